@@ -1,0 +1,188 @@
+"""The Python API: the same objects the CLI builds.
+
+    import rn50
+    settings = rn50.recommend()                 # the seed's settings for this CPU
+    record = rn50.benchmark(rn50.RunConfig())   # runs in a pinned child process
+"""
+
+from __future__ import annotations
+
+import os
+import platform as pyplatform
+import sys
+from datetime import datetime
+from typing import Callable, Mapping
+
+from . import __version__
+from .backends import check_installed
+from .config import RunConfig
+from .errors import Rn50Error
+from .launch.launcher import LaunchPlan, plan_launch, run_child
+from .models import ModelSpec, resolve_model
+from .platform import Platform, detect_platform, format_cpulist
+from .report import console as text
+from .report.files import SCHEMA_VERSION, Console, allocate_run_paths, write_json
+from .scenarios.benchmark import BenchmarkPlan
+from .settings import Settings, UserFlags
+from .settings import recommend as _recommend
+
+RANDOM_WEIGHTS_WARNING = ("the built-in model has random weights: figures measure speed only; "
+                          "its predictions are meaningless")
+
+
+def recommend(platform: Platform | None = None, flags: UserFlags = UserFlags(),
+              environ: Mapping[str, str] | None = None) -> Settings:
+    """The recommended settings for this machine (or `platform`), with `flags` applied."""
+    return _recommend(platform or detect_platform(), flags,
+                      os.environ if environ is None else environ)
+
+
+def _expected_affinity(settings: Settings, platform: Platform) -> list[int] | None:
+    """The CPUs the child should find itself on, or None when it is not bound."""
+    if settings.binding.value == "none":
+        return None
+    args = settings.numactl_args()
+    if args and args[0].startswith("--cpunodebind"):
+        nodes = set(settings.numa_nodes.value)
+        allowed = set(platform.allowed_cpus)
+        return sorted(c.cpu for c in platform.cpus if c.node in nodes and c.cpu in allowed)
+    return sorted(settings.cpus.value)
+
+
+def _compute(record: dict, model: ModelSpec, platform: Platform, settings: Settings) -> dict | None:
+    if not model.macs_per_image:
+        return None
+    rate = record["summary"]["throughput_images_per_sec"]
+    gflops = rate * 2 * model.macs_per_image / 1e9
+    peak = platform.peak_fp32_gflops(len(settings.cpus.value))
+    return {"gflop_per_image": 2 * model.macs_per_image / 1e9, "gflops_per_sec": gflops,
+            "peak_gflops": peak, "percent_of_peak": 100 * gflops / peak if peak else None}
+
+
+def benchmark(config: RunConfig, environ: Mapping[str, str] | None = None,
+              platform: Platform | None = None, stream=None,
+              header: Callable[[Console], None] | None = None) -> dict:
+    """Run the benchmark described by `config`; return the result record (also saved as JSON).
+
+    Raises an Rn50Error subclass for anything the user can fix.
+    """
+    environ = dict(os.environ if environ is None else environ)
+    platform = platform or detect_platform()
+    settings = _recommend(platform, config.flags, environ)
+    check_installed(config.backend)
+    started = datetime.now()
+    paths = allocate_run_paths(config.output_dir, config.precision, started)
+    out = Console(paths.log, stream)
+    record: dict = {
+        "schema_version": SCHEMA_VERSION, "status": "running",
+        "tool": {"name": "rn50", "version": __version__, "python": sys.version.split()[0],
+                 "os": pyplatform.platform()},
+        "command_line": list(config.command_line), "started_at": started.isoformat(),
+        "platform": platform.to_dict(), "settings": settings.to_dict(),
+        "precision": config.precision, "backend": config.backend,
+        "log_path": str(paths.log), "warnings": [],
+    }
+    try:
+        if header:
+            header(out)
+        out.line(f"rn50 {__version__}: ResNet-50 inference benchmark ({config.backend}, "
+                 f"{config.precision.upper()})")
+        model = resolve_model(config.model, environ, out.line)
+        record["model"] = model.to_dict()
+        out.line(f"Model: {model.name}: {model.path}")
+        if model.random_weights:
+            out.line(f"NOTE: {RANDOM_WEIGHTS_WARNING}")
+        out.line("Settings:")
+        for line in text.settings_table(settings):
+            out.line(line)
+        launch = plan_launch(settings, platform.numactl)
+        plan = BenchmarkPlan(config.warmup_steps, config.steps, config.duration)
+        record["launch"] = {"binding": settings.binding.value, **launch.to_dict()}
+        record["plan"] = plan.to_dict()
+        _print_launch(out, settings, launch, plan)
+        result = _run(out, launch, settings, model, config, plan, environ, record)
+        record.update(result)
+        record["summary"]["compute"] = _compute(record, model, platform, settings)
+        record["warnings"] = _warnings(record, settings, platform)
+        record["status"] = "ok"
+        for line in text.summary_lines(record):
+            out.line(line)
+        out.line(f"Ran inference with batch size {settings.batch_size.value}")
+        out.line(f"Log location: {paths.log}")
+        out.line(f"Results JSON: {paths.json}")
+    except (Rn50Error, KeyboardInterrupt) as exc:
+        record["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "error"
+        record["error"] = str(exc) or type(exc).__name__
+        out.log_only(f"rn50: error: {record['error']}" if isinstance(exc, Rn50Error)
+                     else "rn50: interrupted")
+        raise
+    finally:
+        record["finished_at"] = datetime.now().isoformat()
+        out.close()
+        write_json(paths.json, record)
+        if config.json_path:
+            write_json(os.path.abspath(os.path.expanduser(config.json_path)), record)
+    return record
+
+
+def _print_launch(out: Console, settings: Settings, launch: LaunchPlan, plan: BenchmarkPlan) -> None:
+    how = settings.binding.value
+    if how == "sched_setaffinity":
+        how += f" to CPUs {format_cpulist(settings.cpus.value)}"
+    out.line(f"Launch ({how}): " + " ".join(launch.argv))
+    out.line("  environment: " + " ".join(f"{k}={v}" for k, v in sorted(launch.env_overrides.items())))
+    out.line(f"Steps: {plan.describe()}")
+
+
+def _run(out: Console, launch: LaunchPlan, settings: Settings, model: ModelSpec,
+         config: RunConfig, plan: BenchmarkPlan, environ: dict, record: dict) -> dict:
+    job = {"backend": config.backend, "precision": config.precision, "model": model.to_dict(),
+           "settings": settings.to_dict(), "plan": {"warmup_steps": plan.warmup_steps,
+                                                    "steps": plan.steps, "duration": plan.duration},
+           "data_seed": 0}
+
+    def on_message(message: dict) -> None:
+        kind = message["type"]
+        if kind == "started":
+            record["launch"]["observed"] = message
+        elif kind == "loaded":
+            t = message["load_timings"]
+            out.line(f"Model read in {t['read_s']:.2f} s, compiled in {t['compile_s']:.2f} s; "
+                     f"input {message['input']['name']} {message['input']['shape']} "
+                     f"{message['input']['layout']}")
+            _print_engine(out, message["engine"])
+        elif kind == "first_inference":
+            out.line(f"First inference: {message['ms']:.1f} ms (not in the figures below)")
+        elif kind == "phase":
+            out.line("[Running warmup steps...]" if message["phase"] == "warmup"
+                     else "[Running benchmark steps...]")
+        elif kind == "progress":
+            out.line(text.progress_line(message))
+        elif kind == "traceback" and config.verbose:
+            out.line(message["text"].rstrip())
+
+    return run_child(launch, job, environ, on_message, out.line)
+
+
+def _print_engine(out: Console, engine: dict) -> None:
+    version = engine["versions"].get(engine["name"], "")
+    if "applied" not in engine:
+        out.line(f"Engine {engine['name']} {version}: {engine.get('note', '')}")
+        return
+    applied = " ".join(f"{k}={v}" for k, v in engine["applied"].items())
+    out.line(f"Engine {engine['name']} {version} applied: {applied}")
+    out.line(f"Execution precision (confirmed by the engine): {engine['execution_precision']} "
+             f"(convolutions: {engine['convolution_precisions']})")
+
+
+def _warnings(record: dict, settings: Settings, platform: Platform) -> list[str]:
+    warnings = list(record.get("warnings", []))
+    expected = _expected_affinity(settings, platform)
+    observed = record.get("launch", {}).get("observed", {}).get("affinity")
+    if expected is not None and observed is not None and sorted(observed) != expected:
+        warnings.append(f"the benchmark process ran on CPUs {format_cpulist(observed)}, "
+                        f"not the planned {format_cpulist(expected)}")
+    executed = record.get("engine", {}).get("execution_precision")
+    if executed and record["precision"] == "fp32" and executed not in ("f32", "unknown"):
+        warnings.append(f"asked for FP32 but the engine executed {executed}")
+    return warnings

@@ -1,0 +1,88 @@
+"""The one interface every inference engine implements. Imports no engine."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Callable, Protocol
+
+import numpy as np
+
+from ..models import ModelSpec
+from ..settings import Settings
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """The image tensor the loaded model expects (batch dimension included)."""
+
+    name: str
+    shape: tuple[int, int, int, int]
+    layout: str  # NCHW | NHWC
+    dtype: str = "float32"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Session(Protocol):
+    """A model loaded and compiled on an engine, ready to run batches.
+
+    `concurrency` is how many batches the engine wants in flight (1 for a
+    synchronous engine). The benchmark calls `wait_idle()`, reads its clock,
+    then `submit(batch, on_done)`; `on_done()` is called when that batch is
+    finished (from an engine thread for asynchronous engines).
+    """
+
+    input_spec: InputSpec
+    concurrency: int
+    load_timings: dict[str, float]
+
+    def run(self, batch: np.ndarray) -> np.ndarray: ...
+
+    def wait_idle(self) -> None: ...
+
+    def submit(self, batch: np.ndarray, on_done: Callable[[], None]) -> None: ...
+
+    def wait_all(self) -> None: ...
+
+    def applied_settings(self) -> dict: ...
+
+
+class Backend(Protocol):
+    """An inference engine: loads a model under the given settings."""
+
+    name: str
+
+    def versions(self) -> dict[str, str]: ...
+
+    def load(self, model: ModelSpec, settings: Settings, precision: str) -> Session: ...
+
+
+class SyncSession:
+    """Submit/wait on top of `run` for engines that run one batch at a time."""
+
+    concurrency = 1
+
+    def run(self, batch: np.ndarray) -> np.ndarray:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def wait_idle(self) -> None:
+        return None
+
+    def submit(self, batch: np.ndarray, on_done: Callable[[], None]) -> None:
+        self.run(batch)
+        on_done()
+
+    def wait_all(self) -> None:
+        return None
+
+
+def image_layout(shape) -> str | None:
+    """NCHW or NHWC for a rank-4 shape with 3 colour channels, else None."""
+    if len(shape) != 4:
+        return None
+    if shape[1] == 3:
+        return "NCHW"
+    if shape[3] == 3:
+        return "NHWC"
+    return None

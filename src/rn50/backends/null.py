@@ -1,0 +1,34 @@
+"""A backend that does no work: measures the harness's own overhead."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..models import ModelSpec
+from ..settings import Settings
+from ._base import InputSpec, SyncSession
+
+NUM_CLASSES = 1000
+
+
+class NullSession(SyncSession):
+    def __init__(self, batch_size: int) -> None:
+        self.input_spec = InputSpec("input", (batch_size, 3, 224, 224), "NCHW")
+        self.load_timings = {"read_s": 0.0, "compile_s": 0.0}
+        self._logits = np.zeros((batch_size, NUM_CLASSES), dtype=np.float32)
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        return self._logits
+
+    def applied_settings(self) -> dict:
+        return {"note": "null backend: returns zeros instantly; figures are harness overhead"}
+
+
+class NullBackend:
+    name = "null"
+
+    def versions(self) -> dict[str, str]:
+        return {"null": "1"}
+
+    def load(self, model: ModelSpec, settings: Settings, precision: str) -> NullSession:
+        return NullSession(int(settings.batch_size.value))

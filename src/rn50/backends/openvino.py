@@ -1,0 +1,179 @@
+"""OpenVINO backend: the default engine.
+
+The shared settings become OpenVINO's own knobs (`openvino_config`, a pure
+function also used by `rn50 info --emit python`). After compiling, the backend
+reads back what the engine really applied, including the precision its
+convolutions execute in: on CPUs with avx512_bf16 or AMX, OpenVINO runs in
+BF16 unless told INFERENCE_PRECISION_HINT=f32.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import EngineError, ModelError
+from ..models import ModelSpec
+from ..settings import Settings
+from ._base import InputSpec, image_layout
+
+PRECISION_HINTS = {"fp32": "f32"}
+READ_BACK = ("INFERENCE_NUM_THREADS", "NUM_STREAMS", "PERFORMANCE_HINT", "ENABLE_CPU_PINNING",
+             "ENABLE_HYPER_THREADING", "INFERENCE_PRECISION_HINT",
+             "OPTIMAL_NUMBER_OF_INFER_REQUESTS")
+
+
+def openvino_config(settings: Settings, precision: str = "fp32") -> dict[str, Any]:
+    """OpenVINO CPU compile properties for these settings."""
+    streams = settings.streams.value
+    config: dict[str, Any] = {
+        "INFERENCE_NUM_THREADS": int(settings.intra_threads.value),
+        "ENABLE_CPU_PINNING": settings.binding.value != "none",
+        "ENABLE_HYPER_THREADING": False,
+        "INFERENCE_PRECISION_HINT": PRECISION_HINTS[precision],
+    }
+    if streams == "auto":
+        config["PERFORMANCE_HINT"] = "THROUGHPUT"
+    elif int(streams) == 1:
+        config.update(PERFORMANCE_HINT="LATENCY", NUM_STREAMS=1)
+    else:
+        config.update(PERFORMANCE_HINT="THROUGHPUT", NUM_STREAMS=int(streams))
+    return config
+
+
+def _image_input(model, batch_size: int, path: str) -> InputSpec:
+    inputs = model.inputs
+    if len(inputs) != 1:
+        raise ModelError(f"model {path} has {len(inputs)} inputs; an image classifier has one")
+    port = inputs[0]
+    pshape = port.get_partial_shape()
+    if pshape.rank.is_dynamic or pshape.rank.get_length() != 4:
+        raise ModelError(f"model {path}: input '{port.any_name}' has shape {pshape}, "
+                         "not an image tensor (N,C,H,W or N,H,W,C)")
+    dims = [d.get_length() if d.is_static else -1 for d in pshape]
+    layout = image_layout(dims)
+    if layout is None:
+        raise ModelError(f"model {path}: input '{port.any_name}' has shape {pshape}; "
+                         "expected 3 colour channels (N,3,H,W or N,H,W,3)")
+    if layout == "NCHW":
+        h, w = (d if d > 0 else 224 for d in dims[2:])
+        shape = (batch_size, 3, h, w)
+    else:
+        h, w = (d if d > 0 else 224 for d in dims[1:3])
+        shape = (batch_size, h, w, 3)
+    return InputSpec(port.any_name, shape, layout)
+
+
+class OpenVINOSession:
+    def __init__(self, compiled, input_spec: InputSpec, load_timings: dict[str, float],
+                 requested: dict[str, Any]) -> None:
+        import openvino as ov
+
+        self._ov = ov
+        self._compiled = compiled
+        self.input_spec = input_spec
+        self.load_timings = load_timings
+        self._requested = requested
+        self.concurrency = max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+        self._request = compiled.create_infer_request()
+        self._bound: list[int | None] = [None] * self.concurrency
+        self._queue = None
+        self._idle = 0
+        if self.concurrency > 1:
+            self._queue = ov.AsyncInferQueue(compiled, self.concurrency)
+            self._queue.set_callback(lambda request, on_done: on_done())
+
+    def _bind(self, request, slot: int, batch: np.ndarray) -> None:
+        # Zero-copy input: the request reads the caller's array in place.
+        if self._bound[slot] != id(batch):
+            request.set_input_tensor(self._ov.Tensor(batch, shared_memory=True))
+            self._bound[slot] = id(batch)
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        self._bind(self._request, 0, batch)
+        self._request.infer()
+        return self._request.get_output_tensor(0).data
+
+    def wait_idle(self) -> None:
+        if self._queue is not None:
+            self._idle = self._queue.get_idle_request_id()
+
+    def submit(self, batch: np.ndarray, on_done: Callable[[], None]) -> None:
+        if self._queue is None:
+            self.run(batch)
+            on_done()
+            return
+        slot = self._idle
+        self._bind(self._queue[slot], slot, batch)
+        self._queue.start_async(userdata=on_done)
+
+    def wait_all(self) -> None:
+        if self._queue is not None:
+            self._queue.wait_all()
+
+    def execution_precision(self) -> dict[str, Any]:
+        """Precision and kernel the convolutions really run in, from the runtime graph."""
+        precisions, kernels = Counter(), Counter()
+        for op in self._compiled.get_runtime_model().get_ordered_ops():
+            info = op.get_rt_info()
+            if "layerType" in info and info["layerType"].astype(str) == "Convolution":
+                precisions[info["runtimePrecision"].astype(str)] += 1
+                kernels[info["primitiveType"].astype(str)] += 1
+        return {"convolutions": sum(precisions.values()), "precisions": dict(precisions),
+                "kernels": dict(kernels)}
+
+    def applied_settings(self) -> dict:
+        applied = {}
+        for key in READ_BACK:
+            try:
+                value = self._compiled.get_property(key)
+                applied[key] = value.to_string() if hasattr(value, "to_string") else str(value)
+            except RuntimeError:
+                applied[key] = "unavailable"
+        precision = self.execution_precision()
+        executed = sorted(precision["precisions"])
+        return {"requested": {k: str(v) for k, v in self._requested.items()},
+                "applied": applied,
+                "execution_precision": ",".join(executed) if executed else "unknown",
+                "convolution_precisions": precision["precisions"],
+                "convolution_kernels": precision["kernels"],
+                "infer_requests": self.concurrency}
+
+
+class OpenVINOBackend:
+    name = "openvino"
+
+    def __init__(self) -> None:
+        import openvino as ov
+
+        self._ov = ov
+        self._core = ov.Core()
+
+    def versions(self) -> dict[str, str]:
+        return {"openvino": self._ov.get_version(),
+                "device": str(self._core.get_property("CPU", "FULL_DEVICE_NAME"))}
+
+    def load(self, model: ModelSpec, settings: Settings, precision: str) -> OpenVINOSession:
+        if precision not in PRECISION_HINTS:
+            raise EngineError(f"--precision {precision}: not supported by the openvino backend yet")
+        batch_size = int(settings.batch_size.value)
+        start = time.perf_counter()
+        try:
+            ov_model = self._core.read_model(model.path)
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"model file {model.path} could not be read as a model: {first}") from exc
+        read_s = time.perf_counter() - start
+        spec = _image_input(ov_model, batch_size, model.path)
+        try:
+            ov_model.reshape({ov_model.inputs[0]: list(spec.shape)})
+        except RuntimeError as exc:
+            raise ModelError(f"model {model.path} cannot take input shape {spec.shape}") from exc
+        config = openvino_config(settings, precision)
+        start = time.perf_counter()
+        compiled = self._core.compile_model(ov_model, "CPU", config)
+        compile_s = time.perf_counter() - start
+        return OpenVINOSession(compiled, spec, {"read_s": read_s, "compile_s": compile_s}, config)

@@ -1,0 +1,47 @@
+"""Run configuration: frozen dataclasses built by the CLI (or by API users), validated once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import ConfigError
+from .settings import UserFlags
+
+PRECISIONS = ("fp32",)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which model to run: a file, or the built-in ResNet-50 when `path` is None."""
+
+    path: str | None = None
+    cache_dir: str | None = None
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one benchmark run needs; None means "not set by the user"."""
+
+    flags: UserFlags = field(default_factory=UserFlags)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    backend: str = "openvino"
+    precision: str = "fp32"
+    warmup_steps: int | None = None
+    steps: int | None = None
+    duration: float | None = None
+    output_dir: str = "rn50_logs"
+    json_path: str | None = None
+    verbose: bool = False
+    command_line: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.warmup_steps is not None and self.warmup_steps < 0:
+            raise ConfigError(f"--warmup-steps must be 0 or more (got {self.warmup_steps})")
+        if self.steps is not None and self.steps < 1:
+            raise ConfigError(f"--steps must be at least 1 (got {self.steps})")
+        if self.duration is not None and not self.duration > 0:
+            raise ConfigError(f"--duration must be a positive number of seconds (got {self.duration})")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"--precision {self.precision}: not implemented yet; "
+                              f"available: {', '.join(PRECISIONS)}")

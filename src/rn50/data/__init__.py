@@ -1,0 +1,1 @@
+"""Input data: synthetic batches now; real images come with the data sources."""

@@ -1,0 +1,1 @@
+"""Launching the measured run in a child process with its settings already applied."""

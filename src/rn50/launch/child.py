@@ -1,0 +1,69 @@
+"""Entry point of the benchmark child process.
+
+Started by `launcher.run_child` with the environment and CPU binding already
+in place. Reads its job (JSON) on stdin and writes JSON-lines messages to the
+file descriptor named on its command line: `started` (what the process
+really got: affinity, environment), `progress`, and `result` or `error`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+
+from ..errors import Rn50Error
+
+
+def _observed(env_names) -> dict:
+    affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return {"pid": os.getpid(), "affinity": affinity,
+            "env": {name: os.environ.get(name) for name in env_names}}
+
+
+def run_job(job: dict, emit) -> dict:
+    # Engine imports happen here, after the binding and environment are in place.
+    from ..backends import get_backend
+    from ..data.synthetic import synthetic_batch
+    from ..models.resolve import model_spec_from_dict
+    from ..scenarios.benchmark import BenchmarkPlan, run_benchmark
+    from ..settings import settings_from_dict
+
+    settings = settings_from_dict(job["settings"])
+    model = model_spec_from_dict(job["model"])
+    backend = get_backend(job["backend"])
+    session = backend.load(model, settings, job["precision"])
+    engine = {"name": backend.name, "versions": backend.versions(), **session.applied_settings()}
+    spec = session.input_spec
+    emit({"type": "loaded", "input": spec.to_dict(), "load_timings": session.load_timings,
+          "engine": engine})
+    batch = synthetic_batch(spec.shape, spec.layout, model.mean, model.std, seed=job["data_seed"])
+    result = run_benchmark(session, batch, BenchmarkPlan(**job["plan"]), emit=emit)
+    return dict(result, engine=engine, input=spec.to_dict(), load_timings=session.load_timings)
+
+
+def main(argv: list[str]) -> int:
+    out = os.fdopen(int(argv[1]), "w", buffering=1)
+
+    def emit(message: dict) -> None:
+        out.write(json.dumps(message) + "\n")
+
+    job = json.loads(sys.stdin.read())
+    emit({"type": "started", **_observed(job["settings"]["env"].keys())})
+    try:
+        result = run_job(job, emit)
+    except Rn50Error as exc:
+        emit({"type": "error", "kind": type(exc).__name__, "message": str(exc)})
+        return 3
+    except Exception as exc:  # an engine failure: report it, with its traceback
+        emit({"type": "error", "kind": "EngineError",
+              "message": f"{type(exc).__name__}: {exc}".splitlines()[0],
+              "traceback": traceback.format_exc()})
+        return 3
+    emit({"type": "result", "result": result})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,77 @@
+"""Turn a ModelConfig into a ModelSpec: a file on disk plus what is known about it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Mapping
+
+from ..config import ModelConfig
+from ..errors import ModelError
+from . import builtin
+from .cache import default_cache_dir, get_or_build
+
+MODEL_SUFFIXES = (".onnx", ".xml", ".pb", ".tflite", ".pdmodel")
+"""Formats the default engine (OpenVINO) reads directly."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model file and its metadata, as handed to a backend."""
+
+    path: str
+    name: str
+    source: str  # "builtin" | "file"
+    random_weights: bool
+    macs_per_image: int | None = None
+    sha256: str | None = None
+    mean: tuple[float, float, float] = (123.675, 116.28, 103.53)
+    std: tuple[float, float, float] = (58.395, 57.12, 57.375)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def model_spec_from_dict(data: Mapping) -> ModelSpec:
+    return ModelSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+def builtin_model(config: ModelConfig, environ: Mapping[str, str],
+                  log: Callable[[str], None]) -> ModelSpec:
+    """The built-in ResNet-50 v1.5, built once into the cache and validated on each use."""
+    cache = Path(config.cache_dir).expanduser() if config.cache_dir else default_cache_dir(environ)
+    path = cache / f"resnet50_v1.5_seed{config.seed}_b{builtin.BUILDER_VERSION}.onnx"
+
+    def build() -> bytes:
+        log(f"Building the built-in ResNet-50 v1.5 (seed {config.seed}) into {path} ...")
+        return builtin.build_onnx(config.seed).SerializeToString()
+
+    path, digest = get_or_build(path, build, {"builder_version": builtin.BUILDER_VERSION,
+                                              "seed": config.seed}, log)
+    return ModelSpec(path=str(path), name="resnet50_v1.5 (built-in)", source="builtin",
+                     random_weights=True, macs_per_image=builtin.macs_per_image(), sha256=digest)
+
+
+def file_model(config: ModelConfig) -> ModelSpec:
+    """A user's model file; checked here for presence, by the engine for content."""
+    path = Path(config.path).expanduser()
+    if not path.exists():
+        raise ModelError(f"model file {path} does not exist")
+    if not path.is_file():
+        raise ModelError(f"model path {path} is not a file")
+    if path.stat().st_size == 0:
+        raise ModelError(f"model file {path} is empty")
+    if path.suffix.lower() not in MODEL_SUFFIXES:
+        raise ModelError(f"model file {path}: unknown format {path.suffix or '(no suffix)'}; "
+                         f"expected one of {', '.join(MODEL_SUFFIXES)}")
+    if path.suffix.lower() == ".xml" and not path.with_suffix(".bin").exists():
+        raise ModelError(f"model file {path}: its weights {path.with_suffix('.bin')} are missing")
+    return ModelSpec(path=str(path.resolve()), name=path.name, source="file",
+                     random_weights=False, macs_per_image=None)
+
+
+def resolve_model(config: ModelConfig, environ: Mapping[str, str],
+                  log: Callable[[str], None]) -> ModelSpec:
+    if config.path is None:
+        return builtin_model(config, environ, log)
+    return file_model(config)

@@ -1,0 +1,1 @@
+"""Reporters: console text in the seed's format, the run log, the JSON result."""

@@ -1,0 +1,77 @@
+"""Console text: the seed's lines plus percentiles and the settings beside every figure."""
+
+from __future__ import annotations
+
+from ..platform import Platform, format_cpulist
+from ..settings import Choice, Settings
+
+
+def format_value(choice: Choice) -> str:
+    value = choice.value
+    if isinstance(value, (tuple, list)):
+        return format_cpulist(value) if value and all(isinstance(v, int) for v in value) else "-"
+    return "-" if value is None else str(value)
+
+
+def settings_table(settings: Settings) -> list[str]:
+    rows = [(name, format_value(choice), choice.source, choice.reason)
+            for name, choice in settings.items()]
+    width = max(len(r[0]) for r in rows)
+    vwidth = min(40, max(len(r[1]) for r in rows))
+    lines = [f"  {'setting':<{width}}  {'value':<{vwidth}}  {'from':<11}  why"]
+    for name, value, source, reason in rows:
+        lines.append(f"  {name:<{width}}  {value:<{vwidth}}  {source:<11}  {reason}")
+    lines += [f"  note: {a}" for a in settings.advice]
+    return lines
+
+
+def platform_lines(platform: Platform) -> list[str]:
+    isa = ", ".join(name for name, present in platform.isa.items() if present) or "none found"
+    peak = platform.peak_fp32_gflops()
+    lines = [
+        f"  CPU model          {platform.model_name} ({platform.vendor})",
+        f"  sockets            {len(platform.sockets)}",
+        f"  physical cores     {platform.physical_cores} ({platform.cores_per_socket} per socket)",
+        f"  logical CPUs       {len(platform.cpus)} "
+        f"(SMT {'on' if platform.smt_enabled else 'off'}, {platform.threads_per_core} per core)",
+        "  NUMA nodes         " + "; ".join(f"node {n}: CPUs {format_cpulist(c)}"
+                                          for n, c in platform.numa_nodes.items()),
+        f"  usable CPUs        {format_cpulist(platform.allowed_cpus)}",
+        f"  cgroup CPU quota   {platform.cgroup_cpu_quota:g}" if platform.cgroup_cpu_quota
+        else "  cgroup CPU quota   none",
+        f"  ISA                {isa}",
+        f"  max clock          {platform.max_mhz:.0f} MHz" if platform.max_mhz
+        else "  max clock          unknown",
+        f"  FP32 peak (est.)   {peak:.1f} GFLOP/s ({platform.fp32_flops_per_cycle} FLOP/cycle/core)"
+        if peak else "  FP32 peak (est.)   unknown (no clock)",
+        f"  numactl            {platform.numactl or 'not installed'}",
+        f"  sources            {', '.join(platform.sources) or 'none'}",
+    ]
+    return lines + [f"  note: {n}" for n in platform.notes]
+
+
+def progress_line(message: dict) -> str:
+    return f"steps = {message['steps']}, {message['images_per_sec']:.3f} images/sec"
+
+
+def summary_lines(record: dict) -> list[str]:
+    summary = record["summary"]
+    lat = summary["latency_ms"]
+    batch = record["settings"]["batch_size"]["value"]
+    lines = [f"Batch size = {batch}"]
+    if batch == 1:
+        lines.append(f"Latency: {lat['p50']:.3f} ms")
+    lines.append(f"Throughput: {summary['throughput_images_per_sec']:.3f} images/sec")
+    lines.append(f"Step latency (ms, {lat['count']} steps of {batch} image(s), "
+                 f"{summary['concurrency']} in flight): p50 {lat['p50']:.2f}  p90 {lat['p90']:.2f}  "
+                 f"p99 {lat['p99']:.2f}  mean {lat['mean']:.2f}  min {lat['min']:.2f}  "
+                 f"max {lat['max']:.2f}  stdev {lat['stdev']:.2f}")
+    compute = summary.get("compute")
+    if compute:
+        text = f"Compute: {compute['gflops_per_sec']:.1f} GFLOP/s"
+        if compute.get("percent_of_peak") is not None:
+            text += (f" = {compute['percent_of_peak']:.0f}% of the estimated FP32 peak "
+                     f"({compute['peak_gflops']:.1f} GFLOP/s of the cores used)")
+        lines.append(text)
+    lines += [f"WARNING: {w}" for w in record.get("warnings", [])]
+    return lines

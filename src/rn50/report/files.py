@@ -1,0 +1,83 @@
+"""Run output files: unique names (never overwriting an earlier run), atomic JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+
+from ..errors import OutputError
+from ..models.cache import atomic_write_bytes
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    log: Path
+    json: Path
+
+
+def allocate_run_paths(output_dir: str | os.PathLike, precision: str, now: datetime,
+                       prefix: str = "benchmark_resnet50_inference") -> RunPaths:
+    """Create the run's log file exclusively; a clash gets a _2, _3... suffix.
+
+    Raises OutputError (one line) when the folder cannot be created or written.
+    """
+    folder = Path(output_dir).expanduser()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"--output-dir {folder}: cannot create it ({exc.strerror or exc})") from exc
+    stem = f"{prefix}_{precision}_{now:%Y%m%d_%H%M%S}"
+    for n in range(1, 1000):
+        name = stem if n == 1 else f"{stem}_{n}"
+        log, result = folder / f"{name}.log", folder / f"{name}.json"
+        if result.exists():
+            continue
+        try:
+            fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise OutputError(f"--output-dir {folder}: cannot write there "
+                              f"({exc.strerror or exc})") from exc
+        os.close(fd)
+        return RunPaths(log.resolve(), result.resolve())
+    raise OutputError(f"--output-dir {folder}: too many runs named {stem}")
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write JSON atomically (temporary file + rename)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, (json.dumps(data, indent=2, default=str) + "\n").encode())
+    except OSError as exc:
+        raise OutputError(f"cannot write results to {path}: {exc.strerror or exc}") from exc
+
+
+class Console:
+    """Prints lines to the terminal and appends them to the run's log file."""
+
+    def __init__(self, log_path: Path | None = None, stream: TextIO | None = None) -> None:
+        self._stream = stream or sys.stdout
+        self._log = open(log_path, "a", buffering=1) if log_path else None
+
+    def line(self, text: str = "") -> None:
+        print(text, file=self._stream, flush=True)
+        if self._log:
+            self._log.write(text + "\n")
+
+    def log_only(self, text: str) -> None:
+        """Record a line in the log without printing it (the CLI prints errors itself)."""
+        if self._log:
+            self._log.write(text + "\n")
+
+    def close(self) -> None:
+        if self._log:
+            self._log.close()
+            self._log = None

@@ -1,0 +1,1 @@
+"""Scenarios: what is measured (the benchmark now; accuracy and classify later)."""

@@ -1,0 +1,271 @@
+"""The seed's recommended runtime settings, as pure functions of (platform, user flags, environment).
+
+Every value is a `Choice` that carries where it came from and why, so a run can
+print "intra-op threads = 28 (seed table: physical cores of socket 0)". An
+explicit flag beats an environment variable, which beats the table; an
+override is reported, never silent (Model Zoo 1.0 overwrote user settings).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from .errors import ConfigError
+from .platform import Platform, format_cpulist
+
+LATENCY_BATCH = 1
+THROUGHPUT_BATCH = 128
+SEED_KMP_AFFINITY = "granularity=fine,verbose,compact,1,0"
+SEED_KMP_BLOCKTIME = "1"
+SEED_KMP_SETTINGS = "1"
+BINDINGS = ("auto", "numactl", "affinity", "none")
+
+USER, ENV, SEED, PLATFORM, RN50 = "flag", "environment", "seed table", "platform", "rn50"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A setting's value, who decided it (`source`) and why (`reason`)."""
+
+    value: Any
+    source: str
+    reason: str
+
+    def to_dict(self) -> dict:
+        value = list(self.value) if isinstance(self.value, tuple) else self.value
+        return {"value": value, "source": self.source, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class UserFlags:
+    """What the user asked for; None means "not set, recommend something"."""
+
+    batch_size: int | None = None
+    mode: str = "latency"  # latency | throughput: picks the batch size when not given
+    intra_threads: int | None = None
+    inter_threads: int | None = None
+    streams: int | None = None
+    socket_id: int | None = None
+    num_cores: int | None = None
+    binding: str = "auto"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the launcher and the backend apply, each with its reason."""
+
+    batch_size: Choice
+    intra_threads: Choice
+    inter_threads: Choice
+    streams: Choice
+    data_layout: Choice
+    cpus: Choice
+    numa_nodes: Choice
+    binding: Choice
+    env: Mapping[str, Choice]
+    advice: tuple[str, ...] = field(default=())
+
+    def child_env(self) -> dict[str, str]:
+        """Environment variables to set in the benchmark process."""
+        return {name: str(choice.value) for name, choice in self.env.items()}
+
+    def numactl_args(self) -> list[str]:
+        """numactl options for this binding (empty when numactl is not used)."""
+        if self.binding.value != "numactl":
+            return []
+        cpus = format_cpulist(self.cpus.value)
+        nodes = self.numa_nodes.value
+        if nodes is None:
+            return [f"--physcpubind={cpus}"]
+        nodelist = ",".join(str(n) for n in nodes)
+        if self.cpus.source == SEED:  # the whole socket: the seed's own form
+            return [f"--cpunodebind={nodelist}", f"--membind={nodelist}"]
+        return [f"--physcpubind={cpus}", f"--membind={nodelist}"]
+
+    def items(self) -> list[tuple[str, Choice]]:
+        rows = [("batch_size", self.batch_size), ("intra_op_threads", self.intra_threads),
+                ("inter_op_threads", self.inter_threads), ("streams", self.streams),
+                ("data_layout", self.data_layout), ("cpus", self.cpus),
+                ("numa_nodes", self.numa_nodes), ("binding", self.binding)]
+        return rows + sorted(self.env.items())
+
+    def to_dict(self) -> dict:
+        data = {name: choice.to_dict() for name, choice in self.items()
+                if name not in self.env}
+        data["env"] = {name: choice.to_dict() for name, choice in sorted(self.env.items())}
+        data["advice"] = list(self.advice)
+        return data
+
+
+def settings_from_dict(data: Mapping) -> Settings:
+    """Rebuild Settings from `Settings.to_dict()` (how the child process receives them)."""
+    def choice(d):
+        value = d["value"]
+        return Choice(tuple(value) if isinstance(value, list) else value, d["source"], d["reason"])
+    return Settings(
+        batch_size=choice(data["batch_size"]), intra_threads=choice(data["intra_op_threads"]),
+        inter_threads=choice(data["inter_op_threads"]), streams=choice(data["streams"]),
+        data_layout=choice(data["data_layout"]), cpus=choice(data["cpus"]),
+        numa_nodes=choice(data["numa_nodes"]), binding=choice(data["binding"]),
+        env={k: choice(v) for k, v in data["env"].items()}, advice=tuple(data["advice"]))
+
+
+def _positive(name: str, value: int | None) -> None:
+    if value is not None and value < 1:
+        raise ConfigError(f"{name} must be at least 1 (got {value})")
+
+
+def _validate(platform: Platform, flags: UserFlags) -> None:
+    if flags.batch_size is not None and flags.batch_size != -1:
+        _positive("--batch-size", flags.batch_size)
+    if flags.mode not in ("latency", "throughput"):
+        raise ConfigError(f"--mode must be latency or throughput (got {flags.mode!r})")
+    _positive("--num-intra-threads", flags.intra_threads)
+    _positive("--num-inter-threads", flags.inter_threads)
+    _positive("--streams", flags.streams)
+    if flags.num_cores is not None and flags.num_cores != -1:
+        _positive("--num-cores", flags.num_cores)
+    if flags.binding not in BINDINGS:
+        raise ConfigError(f"--bind must be one of {', '.join(BINDINGS)} (got {flags.binding!r})")
+    if flags.binding == "numactl" and not platform.numactl:
+        raise ConfigError("--bind numactl: numactl is not installed "
+                          "(install it, e.g. `apt-get install numactl`, or use --bind affinity)")
+    if flags.socket_id is not None and flags.socket_id != -1:
+        sockets = platform.sockets
+        if flags.socket_id not in sockets:
+            valid = ", ".join(str(s) for s in sockets)
+            raise ConfigError(f"--socket-id {flags.socket_id}: this machine has "
+                              f"{len(sockets)} socket(s) (valid: {valid})")
+
+
+def _batch_size(flags: UserFlags) -> Choice:
+    if flags.batch_size == -1:
+        return Choice(THROUGHPUT_BATCH, USER,
+                      "--batch-size -1 (Model Zoo): the recommended throughput batch")
+    if flags.batch_size is not None:
+        return Choice(flags.batch_size, USER, "set by --batch-size")
+    if flags.mode == "throughput":
+        return Choice(THROUGHPUT_BATCH, SEED, "batch 128 for best throughput")
+    return Choice(LATENCY_BATCH, SEED, "batch 1 for real-time latency")
+
+
+def _cores(platform: Platform, flags: UserFlags) -> Choice:
+    """Pick the physical cores to run on; one logical CPU per core (SMT siblings left idle)."""
+    socket = flags.socket_id if flags.socket_id not in (None, -1) else None
+    cores = platform.usable_cores(socket)
+    where = f"socket {socket}" if socket is not None else "all sockets"
+    if not cores:
+        raise ConfigError(f"--socket-id {socket}: none of its CPUs is available to this process "
+                          f"(allowed CPUs: {format_cpulist(platform.allowed_cpus)})")
+    source, reason = SEED, f"the {len(cores)} physical cores of {where}"
+    if flags.num_cores not in (None, -1):
+        if flags.num_cores > len(cores):
+            raise ConfigError(f"--num-cores {flags.num_cores} exceeds the {len(cores)} physical "
+                              f"cores available on {where}")
+        cores = cores[:flags.num_cores]
+        source, reason = USER, f"set by --num-cores: the first {len(cores)} physical cores of {where}"
+    elif platform.cgroup_cpu_quota is not None and platform.cgroup_cpu_quota < len(cores):
+        limit = max(1, math.floor(platform.cgroup_cpu_quota))
+        cores = cores[:limit]
+        source, reason = PLATFORM, (f"cgroup quota of {platform.cgroup_cpu_quota:g} CPUs: "
+                                    f"the first {limit} physical cores of {where}")
+    if platform.smt_enabled:
+        reason += " (one hardware thread per core, as KMP_AFFINITY compact,1,0 places them)"
+    cpus = tuple(core[0].cpu for core in cores)
+    return Choice(cpus, source, reason)
+
+
+def _numa(platform: Platform, flags: UserFlags, cpus: tuple[int, ...]) -> Choice:
+    if flags.socket_id in (None, -1):
+        return Choice(None, SEED, "no --socket-id: no NUMA memory binding (as Model Zoo)")
+    nodes = tuple(sorted({c.node for c in platform.cpus if c.cpu in set(cpus)}))
+    return Choice(nodes, SEED, f"memory and CPUs of socket {flags.socket_id}'s "
+                               f"NUMA node(s) {','.join(map(str, nodes))}")
+
+
+def _binding(platform: Platform, flags: UserFlags, numa: Choice) -> Choice:
+    if flags.binding == "none":
+        return Choice("none", USER, "--bind none: the process is not pinned")
+    if flags.binding == "affinity":
+        return Choice("sched_setaffinity", USER, "--bind affinity")
+    if flags.binding == "numactl":
+        return Choice("numactl", USER, "--bind numactl")
+    if platform.numactl:
+        return Choice("numactl", RN50, f"numactl found at {platform.numactl}")
+    reason = "numactl is not installed: CPU affinity set with sched_setaffinity"
+    if numa.value is not None:
+        reason += " (memory is not bound to the NUMA node; install numactl for that)"
+    return Choice("sched_setaffinity", RN50, reason)
+
+
+def _env(name: str, seed_value: str, environ: Mapping[str, str], why: str) -> Choice:
+    if name in environ:
+        return Choice(environ[name], ENV, f"kept as already set; {why}")
+    return Choice(seed_value, SEED, why)
+
+
+def recommend(platform: Platform, flags: UserFlags = UserFlags(),
+              environ: Mapping[str, str] | None = None) -> Settings:
+    """The seed's recommended settings for this platform, with the user's choices applied.
+
+    Raises ConfigError for flags that are invalid or do not fit the platform.
+    """
+    environ = dict(environ or {})
+    _validate(platform, flags)
+    batch = _batch_size(flags)
+    cpus = _cores(platform, flags)
+    ncores = len(cpus.value)
+    advice = []
+
+    if flags.intra_threads is not None:
+        intra = Choice(flags.intra_threads, USER, "set by --num-intra-threads")
+    elif "OMP_NUM_THREADS" in environ and environ["OMP_NUM_THREADS"].strip().isdigit() \
+            and int(environ["OMP_NUM_THREADS"]) >= 1:
+        intra = Choice(int(environ["OMP_NUM_THREADS"]), ENV,
+                       "OMP_NUM_THREADS already set in the environment")
+    else:
+        intra = Choice(ncores, SEED, f"intra-op threads = physical cores used ({ncores})")
+    if intra.value > ncores:
+        advice.append(f"intra-op threads ({intra.value}) exceed the {ncores} physical cores "
+                      "bound: threads will share cores")
+
+    inter = (Choice(flags.inter_threads, USER, "set by --num-inter-threads")
+             if flags.inter_threads is not None
+             else Choice(1, SEED, "one inter-op thread"))
+
+    if flags.streams is not None:
+        streams = Choice(flags.streams, USER, "set by --streams")
+    elif batch.value == 1:
+        streams = Choice(1, RN50, "batch 1 (latency): one stream runs each image on all threads")
+    else:
+        streams = Choice("auto", RN50, "batch > 1 (throughput): the engine picks parallel streams "
+                                       "over the threads (OpenVINO THROUGHPUT hint), as its own "
+                                       "benchmark tool does; --streams 1 for the seed's single stream")
+
+    layout = Choice("NCHW", SEED, "NCHW input; the engine reorders internally")
+    numa = _numa(platform, flags, cpus.value)
+    binding = _binding(platform, flags, numa)
+
+    if "OMP_NUM_THREADS" in environ and flags.intra_threads is not None \
+            and environ["OMP_NUM_THREADS"] != str(intra.value):
+        omp = Choice(str(intra.value), USER, "= --num-intra-threads (overrides "
+                     f"OMP_NUM_THREADS={environ['OMP_NUM_THREADS']} from the environment)")
+    elif intra.source == ENV:
+        omp = Choice(environ["OMP_NUM_THREADS"], ENV, "already set in the environment")
+    else:
+        omp = Choice(str(intra.value), intra.source, "OMP_NUM_THREADS = intra-op threads")
+    openmp = "read by Intel OpenMP builds (TensorFlow, PyTorch); OpenVINO uses TBB and ignores it"
+    env = {
+        "OMP_NUM_THREADS": omp,
+        "KMP_AFFINITY": _env("KMP_AFFINITY", SEED_KMP_AFFINITY, environ, openmp),
+        "KMP_BLOCKTIME": _env("KMP_BLOCKTIME", SEED_KMP_BLOCKTIME, environ, openmp),
+        "KMP_SETTINGS": _env("KMP_SETTINGS", SEED_KMP_SETTINGS, environ, openmp),
+    }
+    if not platform.smt_enabled:
+        advice.append("Hyperthreading is off (or not exposed): the seed recommends enabling it "
+                      "in BIOS (requires a restart); rn50 uses one thread per physical core either way")
+    return Settings(batch_size=batch, intra_threads=intra, inter_threads=inter, streams=streams,
+                    data_layout=layout, cpus=cpus, numa_nodes=numa, binding=binding, env=env,
+                    advice=tuple(advice))
