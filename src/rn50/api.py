@@ -18,10 +18,12 @@ from .backends import check_installed
 from .config import RunConfig
 from .errors import Rn50Error
 from .launch.launcher import LaunchPlan, plan_launch, run_child
-from .models import ModelSpec, resolve_model
+from .models import ModelSpec
+from .models.resolve import builtin_model, file_model
 from .platform import Platform, detect_platform, format_cpulist
 from .report import console as text
-from .report.files import SCHEMA_VERSION, Console, allocate_run_paths, write_json
+from .report.files import (SCHEMA_VERSION, Console, allocate_run_paths, check_writable_file,
+                           write_json)
 from .scenarios.benchmark import BenchmarkPlan
 from .settings import Settings, UserFlags
 from .settings import recommend as _recommend
@@ -70,6 +72,8 @@ def benchmark(config: RunConfig, environ: Mapping[str, str] | None = None,
     platform = platform or detect_platform()
     settings = _recommend(platform, config.flags, environ)
     check_installed(config.backend)
+    user_model = file_model(config.model) if config.model.path else None
+    json_copy = check_writable_file(config.json_path, "--json") if config.json_path else None
     started = datetime.now()
     paths = allocate_run_paths(config.output_dir, config.precision, started)
     out = Console(paths.log, stream)
@@ -87,7 +91,7 @@ def benchmark(config: RunConfig, environ: Mapping[str, str] | None = None,
             header(out)
         out.line(f"rn50 {__version__}: ResNet-50 inference benchmark ({config.backend}, "
                  f"{config.precision.upper()})")
-        model = resolve_model(config.model, environ, out.line)
+        model = user_model or builtin_model(config.model, environ, out.line)
         record["model"] = model.to_dict()
         out.line(f"Model: {model.name}: {model.path}")
         if model.random_weights:
@@ -120,8 +124,8 @@ def benchmark(config: RunConfig, environ: Mapping[str, str] | None = None,
         record["finished_at"] = datetime.now().isoformat()
         out.close()
         write_json(paths.json, record)
-        if config.json_path:
-            write_json(os.path.abspath(os.path.expanduser(config.json_path)), record)
+        if json_copy:
+            write_json(json_copy, record)
     return record
 
 

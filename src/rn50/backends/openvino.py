@@ -44,6 +44,13 @@ def openvino_config(settings: Settings, precision: str = "fp32") -> dict[str, An
     return config
 
 
+def engine_message(exc: BaseException) -> str:
+    """The informative line of an OpenVINO exception (not its 'Exception from file:line')."""
+    lines = [line.strip() for line in str(exc).splitlines()
+             if line.strip() and not line.startswith("Exception from ")]
+    return lines[-1] if lines else type(exc).__name__
+
+
 def _image_input(model, batch_size: int, path: str) -> InputSpec:
     inputs = model.inputs
     if len(inputs) != 1:
@@ -164,8 +171,8 @@ class OpenVINOBackend:
         try:
             ov_model = self._core.read_model(model.path)
         except RuntimeError as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelError(f"model file {model.path} could not be read as a model: {first}") from exc
+            raise ModelError(f"model file {model.path} could not be read by OpenVINO: "
+                             f"{engine_message(exc)}") from exc
         read_s = time.perf_counter() - start
         spec = _image_input(ov_model, batch_size, model.path)
         try:

@@ -52,6 +52,19 @@ def builtin_model(config: ModelConfig, environ: Mapping[str, str],
                      random_weights=True, macs_per_image=builtin.macs_per_image(), sha256=digest)
 
 
+def _check_onnx(path: Path) -> None:
+    """Parse the ONNX protobuf (weights left on disk): catches non-models and truncation early."""
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf raises DecodeError and friends
+        raise ModelError(f"model file {path} is not a valid ONNX model ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else 'unreadable'})") from exc
+    if not model.graph.node or not model.graph.input:
+        raise ModelError(f"model file {path} is not a valid ONNX model (no graph)")
+
+
 def file_model(config: ModelConfig) -> ModelSpec:
     """A user's model file; checked here for presence, by the engine for content."""
     path = Path(config.path).expanduser()
@@ -66,6 +79,8 @@ def file_model(config: ModelConfig) -> ModelSpec:
                          f"expected one of {', '.join(MODEL_SUFFIXES)}")
     if path.suffix.lower() == ".xml" and not path.with_suffix(".bin").exists():
         raise ModelError(f"model file {path}: its weights {path.with_suffix('.bin')} are missing")
+    if path.suffix.lower() == ".onnx":
+        _check_onnx(path)
     return ModelSpec(path=str(path.resolve()), name=path.name, source="file",
                      random_weights=False, macs_per_image=None)
 

@@ -51,8 +51,21 @@ def allocate_run_paths(output_dir: str | os.PathLike, precision: str, now: datet
     raise OutputError(f"--output-dir {folder}: too many runs named {stem}")
 
 
-def write_json(path: Path, data: dict) -> None:
+def check_writable_file(path: str | os.PathLike, flag: str) -> Path:
+    """Fail early (before any run) when `path` could not be written later."""
+    path = Path(path).expanduser().absolute()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{flag} {path}: cannot create its folder ({exc.strerror or exc})") from exc
+    if path.is_dir() or not os.access(path.parent, os.W_OK):
+        raise OutputError(f"{flag} {path}: cannot write a file there")
+    return path
+
+
+def write_json(path: str | os.PathLike, data: dict) -> None:
     """Write JSON atomically (temporary file + rename)."""
+    path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, (json.dumps(data, indent=2, default=str) + "\n").encode())

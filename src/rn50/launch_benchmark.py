@@ -1,0 +1,167 @@
+"""Model Zoo's `launch_benchmark.py` flags, translated into a RunConfig.
+
+    python launch_benchmark.py --in-graph ~/intel-resnet50.pb --model-name resnet50 \\
+        --framework openvino --precision fp32 --mode inference --batch-size 1 --benchmark-only
+
+Flags this version cannot honour yet fail with one line naming the flag:
+nothing is silently ignored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from .api import benchmark
+from .cli import OneLineParser, run_command
+from .config import ModelConfig, RunConfig
+from .errors import ConfigError
+from .report.files import Console
+from .settings import UserFlags
+
+PROG = "launch_benchmark.py"
+MODEL_NAMES = ("resnet50", "resnet50v1_5")
+FRAMEWORKS = {"openvino": "openvino"}
+LATER = {
+    "tensorflow": "the TensorFlow backend", "onnxruntime": "the ONNX Runtime backend",
+    "pytorch": "the PyTorch backend",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = OneLineParser(prog=PROG, description="Model Zoo compatible launcher: runs the rn50 "
+                      "benchmark with the same flags as IntelAI/models' launch_benchmark.py.")
+    p.add_argument("--model-name", required=True, help="resnet50 (or resnet50v1_5)")
+    p.add_argument("--framework", "-f", required=True, help="engine: openvino")
+    p.add_argument("--precision", "-p", required=True, help="fp32")
+    p.add_argument("--mode", required=True, help="inference")
+    p.add_argument("--batch-size", "-b", type=int, default=-1, help="-1 = 128 (default)")
+    p.add_argument("--in-graph", "-g", help="model file (.pb, .onnx, .xml); default: built-in")
+    p.add_argument("--data-location", "--data-locations", "-d", dest="data_location")
+    p.add_argument("--checkpoint", "-c")
+    p.add_argument("--model-source-dir", "-s")
+    p.add_argument("--socket-id", "-i", type=int, default=-1)
+    p.add_argument("--num-cores", "-n", type=int, default=-1)
+    p.add_argument("--num-instances", type=int, default=1)
+    p.add_argument("--numa-cores-per-instance")
+    p.add_argument("--num-intra-threads", "-a", type=int)
+    p.add_argument("--num-inter-threads", "-e", type=int)
+    p.add_argument("--data-num-intra-threads", type=int)
+    p.add_argument("--data-num-inter-threads", type=int)
+    p.add_argument("--benchmark-only", action="store_true")
+    p.add_argument("--accuracy-only", action="store_true")
+    p.add_argument("--output-results", action="store_true")
+    p.add_argument("--output-dir", default="rn50_logs")
+    p.add_argument("--docker-image")
+    p.add_argument("--debug", action="store_true")
+    p.add_argument("--disable-tcmalloc", action="store_true")
+    p.add_argument("--mpi_num_processes", type=int)
+    p.add_argument("--verbose", action="store_true")
+    p.add_argument("model_args", nargs="*", help="after --: warmup_steps=W steps=S")
+    return p
+
+
+def _not_yet(flag: str, what: str, hint: str = "") -> ConfigError:
+    return ConfigError(f"{flag}: {what} is not implemented in this version of rn50{hint}")
+
+
+def parse_model_args(items: Sequence[str]) -> dict[str, int]:
+    """Model Zoo custom args after `--`: warmup_steps=W steps=S."""
+    known = {"warmup_steps", "steps"}
+    values = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in known:
+            raise ConfigError(f"model argument {item!r}: expected warmup_steps=N or steps=N")
+        try:
+            values[key] = int(value)
+        except ValueError:
+            raise ConfigError(f"model argument {item!r}: {value!r} is not a whole number") from None
+    return values
+
+
+def to_run_config(args: argparse.Namespace, argv: Sequence[str]) -> RunConfig:
+    """Validate Model Zoo flags and translate them into rn50's RunConfig."""
+    if args.model_name not in MODEL_NAMES:
+        raise ConfigError(f"--model-name {args.model_name}: rn50 runs {' or '.join(MODEL_NAMES)}")
+    if args.mode != "inference":
+        raise ConfigError(f"--mode {args.mode}: rn50 benchmarks inference only")
+    if args.framework in LATER:
+        raise _not_yet(f"--framework {args.framework}", LATER[args.framework],
+                       " (use --framework openvino)")
+    if args.framework not in FRAMEWORKS:
+        raise ConfigError(f"--framework {args.framework}: unknown; available: {', '.join(FRAMEWORKS)}")
+    if args.precision != "fp32":
+        raise _not_yet(f"--precision {args.precision}", "low-precision inference")
+    unsupported = [
+        (args.data_location, "--data-location", "real data (ImageNet TFRecords, image folders)"),
+        (args.accuracy_only, "--accuracy-only", "accuracy measurement"),
+        (args.output_results, "--output-results", "per-image results"),
+        (args.docker_image, "--docker-image", "running inside Docker"),
+        (args.debug, "--debug", "the interactive Docker shell"),
+        (args.num_instances != 1, "--num-instances", "multi-instance runs"),
+        (args.numa_cores_per_instance, "--numa-cores-per-instance", "multi-instance runs"),
+        (args.mpi_num_processes, "--mpi_num_processes", "MPI runs"),
+        (args.checkpoint, "--checkpoint", "checkpoint loading (give a frozen graph with --in-graph)"),
+        (args.model_source_dir, "--model-source-dir", "external model sources"),
+        (args.data_num_intra_threads, "--data-num-intra-threads", "a data pipeline"),
+        (args.data_num_inter_threads, "--data-num-inter-threads", "a data pipeline"),
+    ]
+    for given, flag, what in unsupported:
+        if given:
+            raise _not_yet(flag, what)
+    extra = parse_model_args(args.model_args)
+    flags = UserFlags(batch_size=args.batch_size, mode="throughput" if args.batch_size == -1
+                      else "latency", intra_threads=args.num_intra_threads,
+                      inter_threads=args.num_inter_threads,
+                      socket_id=None if args.socket_id == -1 else args.socket_id,
+                      num_cores=None if args.num_cores == -1 else args.num_cores)
+    return RunConfig(flags=flags, model=ModelConfig(path=args.in_graph),
+                     backend=FRAMEWORKS[args.framework], precision=args.precision,
+                     warmup_steps=extra.get("warmup_steps"), steps=extra.get("steps"),
+                     output_dir=args.output_dir, verbose=args.verbose,
+                     command_line=(PROG, *argv))
+
+
+def parameters_block(args: argparse.Namespace, config: RunConfig, batch_size: int) -> list[str]:
+    """The `Running with parameters:` block Model Zoo's start.sh prints."""
+    rows = [
+        ("USE_CASE", "image_recognition"), ("FRAMEWORK", args.framework),
+        ("IN_GRAPH", args.in_graph or "(built-in ResNet-50 v1.5, random weights)"),
+        ("DATASET_LOCATION", args.data_location or "None (synthetic data)"),
+        ("SOCKET_ID", args.socket_id), ("MODEL_NAME", args.model_name), ("MODE", args.mode),
+        ("PRECISION", args.precision), ("BATCH_SIZE", batch_size),
+        ("NUM_CORES", args.num_cores), ("NUM_INTRA_THREADS", args.num_intra_threads),
+        ("NUM_INTER_THREADS", args.num_inter_threads),
+        ("BENCHMARK_ONLY", True), ("ACCURACY_ONLY", args.accuracy_only),
+        ("OUTPUT_DIR", args.output_dir), ("VERBOSE", args.verbose),
+        ("WARMUP_STEPS", config.warmup_steps), ("STEPS", config.steps),
+    ]
+    return ["Running with parameters:"] + [f"    {name}: {value}" for name, value in rows]
+
+
+def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    config = to_run_config(args, argv)
+
+    def header(out: Console) -> None:
+        batch = 128 if args.batch_size == -1 else args.batch_size
+        for line in parameters_block(args, config, batch):
+            out.line(line)
+        if not args.benchmark_only:
+            out.line("NOTE: neither --benchmark-only nor --accuracy-only given: running the benchmark")
+        if args.disable_tcmalloc:
+            out.line("NOTE: --disable-tcmalloc has no effect: rn50 never preloads tcmalloc")
+
+    benchmark(config, header=header)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    return run_command(lambda a: run(a, argv), args, prog=PROG)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

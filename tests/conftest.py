@@ -1,0 +1,36 @@
+"""Shared fixtures: one built-in model per test session, built into a temporary cache."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory) -> Path:
+    """A cache folder holding the built-in model (built once for the whole session)."""
+    from rn50.config import ModelConfig
+    from rn50.models.resolve import builtin_model
+
+    cache = tmp_path_factory.mktemp("rn50-cache")
+    builtin_model(ModelConfig(cache_dir=str(cache)), {}, lambda line: None)
+    return cache
+
+
+@pytest.fixture
+def run_cli(model_cache, tmp_path):
+    """Run a command line in a real subprocess, with the shared model cache."""
+
+    def run(*argv: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+        full_env = dict(os.environ, RN50_CACHE_DIR=str(model_cache))
+        full_env.update(env or {})
+        return subprocess.run([sys.executable, *argv], cwd=tmp_path, env=full_env,
+                              capture_output=True, text=True, timeout=timeout)
+
+    return run

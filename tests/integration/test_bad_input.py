@@ -1,0 +1,131 @@
+"""Bad input: one line naming the problem, non-zero exit, no traceback, earlier results kept."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from conftest import REPO
+from rn50.errors import WorkerError
+from rn50.launch.launcher import LaunchPlan, run_child
+from rn50.report.files import allocate_run_paths
+
+SEED = ("--model-name", "resnet50", "--framework", "openvino", "--precision", "fp32",
+        "--mode", "inference", "--batch-size", "1", "--benchmark-only")
+
+
+def assert_one_line_error(proc, *fragments):
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+@pytest.mark.parametrize("argv,fragments", [
+    (("--socket-id", "3"), ("--socket-id 3", "socket")),
+    (("--num-cores", "0"), ("--num-cores must be at least 1",)),
+    (("--batch-size", "0"), ("--batch-size must be at least 1",)),
+    (("--steps", "0"), ("--steps must be at least 1",)),
+    (("--num-cores", "999"), ("--num-cores 999 exceeds",)),
+    (("--batch-size", "x"), ("--batch-size", "invalid int value")),
+    (("--no-such-flag",), ("unrecognized arguments: --no-such-flag",)),
+    (("--model", "/does/not/exist.onnx"), ("/does/not/exist.onnx", "does not exist")),
+    (("--backend", "tensorflow"), ("--backend tensorflow", "not implemented yet")),
+    (("--precision", "int8"), ("--precision int8", "not implemented yet")),
+])
+def test_bench_rejects(run_cli, tmp_path, argv, fragments):
+    out = tmp_path / "logs"
+    out.mkdir()
+    earlier = out / "benchmark_resnet50_inference_fp32_20200101_000000.json"
+    earlier.write_text('{"earlier": true}')
+    proc = run_cli("-m", "rn50", "bench", *argv, "--output-dir", str(out))
+    assert_one_line_error(proc, *fragments)
+    assert sorted(p.name for p in out.iterdir()) == [earlier.name]  # nothing new, nothing lost
+    assert json.loads(earlier.read_text()) == {"earlier": True}
+
+
+def test_not_a_model_file(run_cli, tmp_path):
+    junk = tmp_path / "junk.onnx"
+    junk.write_text("this is not a model")
+    proc = run_cli("-m", "rn50", "bench", "--model", str(junk), "--output-dir", str(tmp_path / "o"))
+    assert_one_line_error(proc, str(junk), "not a valid ONNX model")
+
+
+def test_truncated_model_file(run_cli, tmp_path, model_cache):
+    model = next(model_cache.glob("*.onnx"))
+    cut = tmp_path / "cut.onnx"
+    cut.write_bytes(model.read_bytes()[:3_000_000])
+    proc = run_cli("-m", "rn50", "bench", "--model", str(cut), "--output-dir", str(tmp_path / "o"))
+    assert_one_line_error(proc, str(cut), "not a valid ONNX model")
+
+
+def test_model_the_engine_cannot_read_fails_in_the_child_with_one_line(run_cli, tmp_path):
+    junk = tmp_path / "junk.pb"
+    junk.write_bytes(b"\x00\x01not a graph")
+    proc = run_cli("-m", "rn50", "bench", "--model", str(junk), "--output-dir", str(tmp_path / "o"))
+    assert_one_line_error(proc, str(junk), "could not be read by OpenVINO")
+    record = json.loads(next((tmp_path / "o").glob("*.json")).read_text())
+    assert record["status"] == "error" and "could not be read" in record["error"]
+
+
+def test_output_dir_that_cannot_be_created(run_cli, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    proc = run_cli("-m", "rn50", "bench", "--output-dir", str(blocker / "sub"))
+    assert_one_line_error(proc, "--output-dir", str(blocker / "sub"))
+
+
+def test_verbose_shows_the_traceback(run_cli, tmp_path):
+    proc = run_cli("-m", "rn50", "bench", "--model", "/nope.onnx", "--verbose")
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+@pytest.mark.parametrize("argv,fragments", [
+    (("--framework", "tensorflow"), ("--framework tensorflow", "not implemented", "openvino")),
+    (("--data-location", "/tmp"), ("--data-location", "not implemented")),
+    (("--data-locations", "/tmp"), ("--data-location", "not implemented")),
+    (("--accuracy-only",), ("--accuracy-only", "not implemented")),
+    (("--docker-image", "intelaipg/intel-optimized-tensorflow:latest"), ("--docker-image",)),
+    (("--precision", "int8"), ("--precision int8",)),
+    (("--mode", "training"), ("--mode training", "inference only")),
+    (("--", "warmup_steps=x"), ("warmup_steps=x", "whole number")),
+])
+def test_launch_benchmark_rejects_flags_it_cannot_honour(run_cli, tmp_path, argv, fragments):
+    base = list(SEED)
+    for flag in ("--framework", "--precision", "--mode"):
+        if flag in argv:
+            i = base.index(flag)
+            del base[i:i + 2]
+    proc = run_cli(str(REPO / "launch_benchmark.py"), *base, *argv)
+    assert_one_line_error(proc, *fragments)
+    assert not (tmp_path / "rn50_logs").exists()
+
+
+def test_killed_child_is_a_clear_error_not_a_hang():
+    plan = LaunchPlan((sys.executable, "-c",
+                       "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"), {}, None)
+    with pytest.raises(WorkerError, match="was killed by SIGKILL"):
+        run_child(plan, {}, {}, lambda m: None, lambda line: None)
+
+
+def test_child_exiting_without_a_result_is_reported():
+    plan = LaunchPlan((sys.executable, "-c", "import sys; print('boom'); sys.exit(7)"), {}, None)
+    output = []
+    with pytest.raises(WorkerError, match="exited with code 7 before reporting a result"):
+        run_child(plan, {}, {}, lambda m: None, output.append)
+    assert "boom" in output
+
+
+def test_runs_in_the_same_second_never_overwrite(tmp_path):
+    from datetime import datetime
+
+    now = datetime(2026, 11, 28, 13, 0, 0)
+    first = allocate_run_paths(tmp_path, "fp32", now)
+    second = allocate_run_paths(tmp_path, "fp32", now)
+    assert first.log != second.log and first.json != second.json
+    assert first.log.name == "benchmark_resnet50_inference_fp32_20261128_130000.log"
+    assert second.log.name == "benchmark_resnet50_inference_fp32_20261128_130000_2.log"

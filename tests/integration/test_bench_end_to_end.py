@@ -1,0 +1,123 @@
+"""`rn50 bench` and `launch_benchmark.py` end to end on the real OpenVINO engine, few steps."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+pytest.importorskip("openvino")
+
+QUICK = ("--warmup-steps", "1", "--steps", "3")
+
+
+def outputs(folder: Path) -> tuple[dict, str]:
+    logs = sorted(folder.glob("benchmark_resnet50_inference_fp32_*.log"))
+    assert len(logs) == 1, logs
+    record = json.loads(logs[0].with_suffix(".json").read_text())
+    return record, logs[0].read_text()
+
+
+def test_bench_batch1_prints_seed_lines_and_saves_log_and_json(run_cli, tmp_path):
+    out = tmp_path / "logs"
+    proc = run_cli("-m", "rn50", "bench", *QUICK, "--output-dir", str(out),
+                   "--json", str(tmp_path / "copy.json"))
+    assert proc.returncode == 0, proc.stderr
+    for line in ("[Running warmup steps...]", "[Running benchmark steps...]", "Batch size = 1",
+                 "Latency: ", "Throughput: ", "Ran inference with batch size 1", "Log location: ",
+                 "random weights"):
+        assert line in proc.stdout
+    record, log = outputs(out)
+    assert "Throughput: " in log and "intra_op_threads" in log  # settings beside figures
+    assert record["schema_version"] == 1 and record["status"] == "ok"
+    assert record["settings"]["intra_op_threads"]["reason"]
+    assert len(record["samples"]["step_ms"]) == 3
+    assert record["summary"]["latency_ms"]["p50"] > 0
+    assert record["engine"]["name"] == "openvino"
+    assert record["engine"]["execution_precision"] == "f32"  # not silently BF16
+    assert record["engine"]["applied"]["INFERENCE_PRECISION_HINT"] == "f32"
+    assert record["model"]["random_weights"] is True
+    assert json.loads((tmp_path / "copy.json").read_text())["summary"] == record["summary"]
+
+
+def test_child_really_runs_with_the_planned_affinity_and_threads(run_cli, tmp_path):
+    out = tmp_path / "logs"
+    proc = run_cli("-m", "rn50", "bench", *QUICK, "--num-cores", "1", "--bind", "affinity",
+                   "--output-dir", str(out))
+    assert proc.returncode == 0, proc.stderr
+    record, _ = outputs(out)
+    observed = record["launch"]["observed"]
+    assert observed["affinity"] == record["settings"]["cpus"]["value"]
+    assert len(observed["affinity"]) == 1
+    assert observed["env"]["OMP_NUM_THREADS"] == "1"
+    assert observed["env"]["KMP_BLOCKTIME"] == "1"
+    assert record["engine"]["applied"]["INFERENCE_NUM_THREADS"] == "1"
+    assert not any("not the planned" in w for w in record["warnings"])
+
+
+def test_throughput_batch_uses_engine_streams(run_cli, tmp_path):
+    out = tmp_path / "logs"
+    proc = run_cli("-m", "rn50", "bench", "--batch-size", "2", "--warmup-steps", "2",
+                   "--steps", "4", "--output-dir", str(out))
+    assert proc.returncode == 0, proc.stderr
+    record, _ = outputs(out)
+    assert record["summary"]["images"] == 8
+    assert record["summary"]["concurrency"] == int(record["engine"]["applied"]["NUM_STREAMS"])
+    assert "Latency: " not in proc.stdout  # the latency line is the batch-1 figure only
+
+
+def test_env_variable_already_set_is_kept_and_reported(run_cli, tmp_path):
+    out = tmp_path / "logs"
+    proc = run_cli("-m", "rn50", "bench", *QUICK, "--output-dir", str(out),
+                   env={"KMP_BLOCKTIME": "0"})
+    assert proc.returncode == 0, proc.stderr
+    record, _ = outputs(out)
+    assert record["settings"]["env"]["KMP_BLOCKTIME"]["source"] == "environment"
+    assert record["launch"]["observed"]["env"]["KMP_BLOCKTIME"] == "0"
+
+
+def test_launch_benchmark_seed_command(run_cli, tmp_path):
+    out = tmp_path / "logs"
+    proc = run_cli(str(REPO / "launch_benchmark.py"), "--model-name", "resnet50",
+                   "--framework", "openvino", "--precision", "fp32", "--mode", "inference",
+                   "--batch-size", "1", "--benchmark-only", "--output-dir", str(out),
+                   "--", "warmup_steps=1", "steps=2")
+    assert proc.returncode == 0, proc.stderr
+    assert "Running with parameters:" in proc.stdout
+    for field in ("USE_CASE: image_recognition", "FRAMEWORK: openvino", "MODEL_NAME: resnet50",
+                  "MODE: inference", "PRECISION: fp32", "BATCH_SIZE: 1", "NUM_CORES: -1",
+                  "SOCKET_ID: -1", "BENCHMARK_ONLY: True", "ACCURACY_ONLY: False",
+                  "built-in ResNet-50"):
+        assert field in proc.stdout
+    assert "Latency: " in proc.stdout and "Ran inference with batch size 1" in proc.stdout
+    record, _ = outputs(out)
+    assert len(record["samples"]["step_ms"]) == 2
+    assert record["command_line"][0] == "launch_benchmark.py"
+
+
+def test_launch_benchmark_runs_a_given_model_file(run_cli, tmp_path, model_cache):
+    model = next(model_cache.glob("*.onnx"))
+    out = tmp_path / "logs"
+    proc = run_cli(str(REPO / "launch_benchmark.py"), "--in-graph", str(model),
+                   "--model-name", "resnet50", "--framework", "openvino", "--precision", "fp32",
+                   "--mode", "inference", "--batch-size", "1", "--benchmark-only",
+                   "--num-intra-threads", "1", "--output-dir", str(out), "--", "warmup_steps=1",
+                   "steps=2")
+    assert proc.returncode == 0, proc.stderr
+    record, _ = outputs(out)
+    assert record["model"]["source"] == "file"
+    assert record["settings"]["intra_op_threads"]["source"] == "flag"
+
+
+def test_null_backend_measures_the_harness(run_cli, tmp_path):
+    out = tmp_path / "logs"
+    proc = run_cli("-m", "rn50", "bench", "--backend", "null", "--steps", "200",
+                   "--warmup-steps", "5", "--output-dir", str(out))
+    assert proc.returncode == 0, proc.stderr
+    record, _ = outputs(out)
+    assert record["summary"]["steps"] == 200
+    assert record["summary"]["latency_ms"]["p50"] < 5.0  # harness overhead per step

@@ -1,0 +1,104 @@
+"""Statistics from raw samples, and the benchmark loop timed with a fake clock."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rn50.backends._base import InputSpec, SyncSession
+from rn50.measure.stats import percentile, stability_warnings, summarize
+from rn50.scenarios.benchmark import BenchmarkPlan, run_benchmark
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class ClockedSession(SyncSession):
+    """A session whose steps take scripted durations on a fake clock (the engine boundary)."""
+
+    def __init__(self, clock: FakeClock, durations: list[float], batch: int) -> None:
+        self.clock, self.durations = clock, list(durations)
+        self.input_spec = InputSpec("input", (batch, 3, 224, 224), "NCHW")
+        self.load_timings = {}
+        self.calls = 0
+
+    def run(self, batch):
+        self.clock.now += self.durations[self.calls]
+        self.calls += 1
+        return np.zeros((batch.shape[0], 1000), np.float32)
+
+    def applied_settings(self):
+        return {}
+
+
+@pytest.mark.parametrize("q", [0, 10, 50, 90, 99, 100])
+def test_percentile_matches_numpy(q):
+    samples = [5.0, 1.0, 9.0, 3.0, 7.0, 2.0, 8.5]
+    assert percentile(samples, q) == pytest.approx(np.percentile(samples, q))
+
+
+def test_summary_and_warnings():
+    s = summarize([10.0] * 9 + [30.0])
+    assert (s["p50"], s["min"], s["max"], s["mean"]) == (10.0, 10.0, 30.0, 12.0)
+    warnings = stability_warnings(s)
+    assert any("unstable" in w for w in warnings)
+    assert any("outliers" in w for w in warnings)
+    assert stability_warnings(summarize([10.0, 10.1, 9.9, 10.0, 10.0])) == []
+
+
+def test_benchmark_figures_are_exact_with_a_fake_clock():
+    clock = FakeClock()
+    # first inference, 2 warm-up steps, then 4 timed steps of 10, 20, 30, 40 ms
+    durations = [0.5, 0.2, 0.2, 0.010, 0.020, 0.030, 0.040]
+    session = ClockedSession(clock, durations, batch=4)
+    messages = []
+    result = run_benchmark(session, np.zeros((4, 3, 224, 224), np.float32),
+                           BenchmarkPlan(warmup_steps=2, steps=4), clock=clock,
+                           emit=messages.append)
+    assert result["first_inference_ms"] == pytest.approx(500.0)
+    assert result["samples"]["warmup_step_ms"] == pytest.approx([200.0, 200.0])
+    assert result["samples"]["step_ms"] == pytest.approx([10.0, 20.0, 30.0, 40.0])
+    summary = result["summary"]
+    assert summary["images"] == 16
+    assert summary["throughput_images_per_sec"] == pytest.approx(16 / 0.1)
+    assert summary["latency_ms"]["p50"] == pytest.approx(25.0)
+    assert summary["latency_ms"]["p90"] == pytest.approx(37.0)
+    assert [m["phase"] for m in messages if m["type"] == "phase"] == ["warmup", "benchmark"]
+
+
+def test_progress_every_ten_steps_reports_window_rate():
+    clock = FakeClock()
+    session = ClockedSession(clock, [0.1] * 1 + [0.05] * 25, batch=2)
+    messages = []
+    run_benchmark(session, np.zeros((2, 3, 224, 224), np.float32),
+                  BenchmarkPlan(warmup_steps=0, steps=25), clock=clock, emit=messages.append)
+    progress = [m for m in messages if m["type"] == "progress"]
+    assert [m["steps"] for m in progress] == [10, 20]
+    assert all(m["images_per_sec"] == pytest.approx(40.0) for m in progress)
+
+
+@pytest.mark.parametrize("plan,count,elapsed,done", [
+    (BenchmarkPlan(steps=10), 9, 100.0, False),
+    (BenchmarkPlan(steps=10), 10, 0.1, True),
+    (BenchmarkPlan(steps=10, duration=5.0), 10, 1.0, False),   # whichever ends later
+    (BenchmarkPlan(steps=10, duration=5.0), 10, 5.0, True),
+    (BenchmarkPlan(duration=5.0), 1, 5.0, True),
+    (BenchmarkPlan(), 4, 100.0, False),   # automatic: at least 5 steps
+    (BenchmarkPlan(), 5, 30.0, True),     # ... then 30 s
+    (BenchmarkPlan(), 50, 1.0, True),     # ... or 50 steps
+])
+def test_measure_stop_rule(plan, count, elapsed, done):
+    assert plan.measure_done(count, elapsed) is done
+
+
+def test_auto_warmup_runs_at_least_one_step():
+    plan = BenchmarkPlan()
+    assert not plan.warmup_done(0, 100.0)
+    assert plan.warmup_done(1, 5.0)
+    assert plan.warmup_done(10, 0.1)
+    assert BenchmarkPlan(warmup_steps=0).warmup_done(0, 0.0)
