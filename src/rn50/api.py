@@ -148,7 +148,7 @@ def _run(out: Console, launch: LaunchPlan, settings: Settings, model: ModelSpec,
     def on_message(message: dict) -> None:
         kind = message["type"]
         if kind == "started":
-            record["launch"]["observed"] = message
+            record["launch"]["observed"] = {k: v for k, v in message.items() if k != "type"}
         elif kind == "loaded":
             t = message["load_timings"]
             out.line(f"Model read in {t['read_s']:.2f} s, compiled in {t['compile_s']:.2f} s; "
@@ -156,7 +156,7 @@ def _run(out: Console, launch: LaunchPlan, settings: Settings, model: ModelSpec,
                      f"{message['input']['layout']}")
             _print_engine(out, message["engine"])
         elif kind == "first_inference":
-            out.line(f"First inference: {message['ms']:.1f} ms (not in the figures below)")
+            out.line(f"First inference: {message['ms']:.1f} ms (not in the figures)")
         elif kind == "phase":
             out.line("[Running warmup steps...]" if message["phase"] == "warmup"
                      else "[Running benchmark steps...]")

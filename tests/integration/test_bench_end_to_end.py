@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -121,3 +121,17 @@ def test_null_backend_measures_the_harness(run_cli, tmp_path):
     record, _ = outputs(out)
     assert record["summary"]["steps"] == 200
     assert record["summary"]["latency_ms"]["p50"] < 5.0  # harness overhead per step
+
+
+@pytest.mark.skipif(shutil.which("numactl") is None, reason="numactl is not installed")
+def test_numactl_binding_of_one_socket_core(run_cli, tmp_path):
+    out = tmp_path / "logs"
+    proc = run_cli("-m", "rn50", "bench", *QUICK, "--bind", "numactl", "--socket-id", "0",
+                   "--num-cores", "1", "--output-dir", str(out))
+    assert proc.returncode == 0, proc.stderr
+    record, _ = outputs(out)
+    argv = record["launch"]["argv"]
+    assert argv[0].endswith("numactl") and "--membind=0" in argv
+    assert f"--physcpubind={record['settings']['cpus']['value'][0]}" in argv
+    assert record["launch"]["observed"]["affinity"] == record["settings"]["cpus"]["value"]
+    assert "Launch (numactl)" in proc.stdout

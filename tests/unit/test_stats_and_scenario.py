@@ -53,15 +53,15 @@ def test_summary_and_warnings():
 
 def test_benchmark_figures_are_exact_with_a_fake_clock():
     clock = FakeClock()
-    # first inference, 2 warm-up steps, then 4 timed steps of 10, 20, 30, 40 ms
-    durations = [0.5, 0.2, 0.2, 0.010, 0.020, 0.030, 0.040]
+    # 2 warm-up steps (the first is the first inference), then 4 timed steps of 10..40 ms
+    durations = [0.5, 0.2, 0.010, 0.020, 0.030, 0.040]
     session = ClockedSession(clock, durations, batch=4)
     messages = []
     result = run_benchmark(session, np.zeros((4, 3, 224, 224), np.float32),
                            BenchmarkPlan(warmup_steps=2, steps=4), clock=clock,
                            emit=messages.append)
     assert result["first_inference_ms"] == pytest.approx(500.0)
-    assert result["samples"]["warmup_step_ms"] == pytest.approx([200.0, 200.0])
+    assert result["samples"]["warmup_step_ms"] == pytest.approx([500.0, 200.0])
     assert result["samples"]["step_ms"] == pytest.approx([10.0, 20.0, 30.0, 40.0])
     summary = result["summary"]
     assert summary["images"] == 16
@@ -73,7 +73,7 @@ def test_benchmark_figures_are_exact_with_a_fake_clock():
 
 def test_progress_every_ten_steps_reports_window_rate():
     clock = FakeClock()
-    session = ClockedSession(clock, [0.1] * 1 + [0.05] * 25, batch=2)
+    session = ClockedSession(clock, [0.1] + [0.05] * 25, batch=2)
     messages = []
     run_benchmark(session, np.zeros((2, 3, 224, 224), np.float32),
                   BenchmarkPlan(warmup_steps=0, steps=25), clock=clock, emit=messages.append)
@@ -94,6 +94,15 @@ def test_progress_every_ten_steps_reports_window_rate():
 ])
 def test_measure_stop_rule(plan, count, elapsed, done):
     assert plan.measure_done(count, elapsed) is done
+
+
+def test_without_warmup_the_first_inference_still_stays_out_of_the_figures():
+    clock = FakeClock()
+    session = ClockedSession(clock, [0.9, 0.01, 0.01], batch=1)
+    result = run_benchmark(session, np.zeros((1, 3, 224, 224), np.float32),
+                           BenchmarkPlan(warmup_steps=0, steps=2), clock=clock)
+    assert result["first_inference_ms"] == pytest.approx(900.0)
+    assert result["samples"]["step_ms"] == pytest.approx([10.0, 10.0])
 
 
 def test_auto_warmup_runs_at_least_one_step():
