@@ -83,10 +83,3 @@ def file_model(config: ModelConfig) -> ModelSpec:
         _check_onnx(path)
     return ModelSpec(path=str(path.resolve()), name=path.name, source="file",
                      random_weights=False, macs_per_image=None)
-
-
-def resolve_model(config: ModelConfig, environ: Mapping[str, str],
-                  log: Callable[[str], None]) -> ModelSpec:
-    if config.path is None:
-        return builtin_model(config, environ, log)
-    return file_model(config)
