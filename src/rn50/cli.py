@@ -62,7 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "pinned child process, printing the settings beside the figures.")
     bench.add_argument("--model", "-m", help="model file (.onnx, OpenVINO .xml, TF .pb); "
                        "default: the built-in ResNet-50 v1.5 with random weights")
-    bench.add_argument("--backend", default="openvino", help="inference engine (default: openvino)")
+    bench.add_argument("--backend", default="openvino", help="inference engine: openvino "
+                       "(default), onnxruntime (pip install 'rn50[onnxruntime]'), null "
+                       "(no engine: harness overhead)")
     bench.add_argument("--precision", default="fp32", choices=PRECISIONS + ("bfloat16", "int8"),
                        help="numeric precision (default: fp32)")
     bench.add_argument("--warmup-steps", type=int, help="untimed steps first "

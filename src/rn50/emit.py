@@ -28,10 +28,12 @@ def emit_env(settings: Settings, platform: Platform) -> str:
 
 
 def emit_python(settings: Settings, platform: Platform) -> str:
-    from .backends.openvino import openvino_config  # pure; imports no engine
+    from .backends.onnxruntime import onnxruntime_options  # pure; imports no engine
+    from .backends.openvino import openvino_config
 
     intra, inter = settings.intra_threads.value, settings.inter_threads.value
     ov_config = openvino_config(settings)
+    ort_options = onnxruntime_options(settings)
     lines = _header(settings, platform, "#")
     lines += ["import os", ""]
     for name, choice in sorted(settings.env.items()):
@@ -52,11 +54,13 @@ def emit_python(settings: Settings, platform: Platform) -> str:
         "# ONNX Runtime",
         "import onnxruntime as ort",
         "options = ort.SessionOptions()",
-        f"options.intra_op_num_threads = {intra}",
-        f"options.inter_op_num_threads = {inter}",
-        "options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL",
-        "options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL",
-        "options.add_session_config_entry('session.intra_op.allow_spinning', '1')",
+        f"options.intra_op_num_threads = {ort_options['intra_op_num_threads']}",
+        f"options.inter_op_num_threads = {ort_options['inter_op_num_threads']}",
+        f"options.execution_mode = ort.ExecutionMode.{ort_options['execution_mode']}",
+        "options.graph_optimization_level = ort.GraphOptimizationLevel."
+        f"{ort_options['graph_optimization_level']}",
+        *(f"options.add_session_config_entry({key!r}, {value!r})"
+          for key, value in ort_options["config_entries"].items()),
         "ort_session = ort.InferenceSession('model.onnx', options, providers=['CPUExecutionProvider'])",
         "",
         "# OpenVINO",

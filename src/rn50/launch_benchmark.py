@@ -22,18 +22,15 @@ from .settings import UserFlags
 
 PROG = "launch_benchmark.py"
 MODEL_NAMES = ("resnet50", "resnet50v1_5")
-FRAMEWORKS = {"openvino": "openvino"}
-LATER = {
-    "tensorflow": "the TensorFlow backend", "onnxruntime": "the ONNX Runtime backend",
-    "pytorch": "the PyTorch backend",
-}
+FRAMEWORKS = {"openvino": "openvino", "onnxruntime": "onnxruntime"}
+LATER = {"tensorflow": "the TensorFlow backend", "pytorch": "the PyTorch backend"}
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog=PROG, description="Model Zoo compatible launcher: runs the rn50 "
                       "benchmark with the same flags as IntelAI/models' launch_benchmark.py.")
     p.add_argument("--model-name", required=True, help="resnet50 (or resnet50v1_5)")
-    p.add_argument("--framework", "-f", required=True, help="engine: openvino")
+    p.add_argument("--framework", "-f", required=True, help="engine: openvino or onnxruntime")
     p.add_argument("--precision", "-p", required=True, help="fp32")
     p.add_argument("--mode", required=True, help="inference")
     p.add_argument("--batch-size", "-b", type=int, default=-1, help="-1 = 128 (default)")

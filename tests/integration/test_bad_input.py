@@ -72,6 +72,24 @@ def test_model_the_engine_cannot_read_fails_in_the_child_with_one_line(run_cli, 
     assert record["status"] == "error" and "could not be read" in record["error"]
 
 
+def test_onnxruntime_refuses_a_non_onnx_file_in_one_line(run_cli, tmp_path):
+    pytest.importorskip("onnxruntime")
+    graph = tmp_path / "model.pb"
+    graph.write_bytes(b"\x0a\x00")
+    proc = run_cli("-m", "rn50", "bench", "--backend", "onnxruntime", "--model", str(graph),
+                   "--output-dir", str(tmp_path / "o"))
+    assert_one_line_error(proc, str(graph), "reads .onnx files")
+
+
+def test_json_copy_that_cannot_be_written(run_cli, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    proc = run_cli("-m", "rn50", "bench", "--json", str(blocker / "r.json"),
+                   "--output-dir", str(tmp_path / "o"))
+    assert_one_line_error(proc, "--json", str(blocker / "r.json"))
+    assert not (tmp_path / "o").exists()
+
+
 def test_output_dir_that_cannot_be_created(run_cli, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")

@@ -135,3 +135,31 @@ def test_numactl_binding_of_one_socket_core(run_cli, tmp_path):
     assert f"--physcpubind={record['settings']['cpus']['value'][0]}" in argv
     assert record["launch"]["observed"]["affinity"] == record["settings"]["cpus"]["value"]
     assert "Launch (numactl)" in proc.stdout
+
+
+def test_onnxruntime_backend_applies_the_same_settings(run_cli, tmp_path):
+    pytest.importorskip("onnxruntime")
+    out = tmp_path / "logs"
+    proc = run_cli("-m", "rn50", "bench", *QUICK, "--backend", "onnxruntime", "--num-cores", "1",
+                   "--output-dir", str(out))
+    assert proc.returncode == 0, proc.stderr
+    record, _ = outputs(out)
+    applied = record["engine"]["applied"]
+    assert record["engine"]["name"] == "onnxruntime"
+    assert applied["intra_op_num_threads"] == "1" and applied["inter_op_num_threads"] == "1"
+    assert applied["execution_mode"] == "ORT_SEQUENTIAL"
+    assert applied["providers"] == "CPUExecutionProvider"
+    assert record["launch"]["observed"]["affinity"] == record["settings"]["cpus"]["value"]
+    assert "Latency: " in proc.stdout
+
+
+def test_launch_benchmark_framework_onnxruntime(run_cli, tmp_path):
+    pytest.importorskip("onnxruntime")
+    out = tmp_path / "logs"
+    proc = run_cli(str(REPO / "launch_benchmark.py"), "--model-name", "resnet50",
+                   "--framework", "onnxruntime", "--precision", "fp32", "--mode", "inference",
+                   "--batch-size", "2", "--benchmark-only", "--output-dir", str(out),
+                   "--", "warmup_steps=1", "steps=2")
+    assert proc.returncode == 0, proc.stderr
+    record, _ = outputs(out)
+    assert record["engine"]["name"] == "onnxruntime" and record["summary"]["images"] == 4

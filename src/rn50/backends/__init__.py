@@ -10,9 +10,11 @@ from ._base import Backend, InputSpec, Session
 
 REGISTRY = {  # name: (class path, engine module, install command)
     "openvino": ("rn50.backends.openvino:OpenVINOBackend", "openvino", "pip install openvino"),
+    "onnxruntime": ("rn50.backends.onnxruntime:OnnxRuntimeBackend", "onnxruntime",
+                    "pip install 'rn50[onnxruntime]'"),
     "null": ("rn50.backends.null:NullBackend", None, None),
 }
-PLANNED = ("onnxruntime", "tensorflow", "torch")
+PLANNED = ("tensorflow", "torch")
 
 
 def check_installed(name: str) -> None:

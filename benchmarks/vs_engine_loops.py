@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""rn50 bench vs each engine's own minimal loop, side by side on the built-in model.
+
+The minimal loop is the least a user could write: the engine configured with the
+same properties rn50 applies (one stream, FP32, the same threads), the same
+CPUs, a synchronous `infer`/`run` loop timed with perf_counter. Both run
+alternately `--rounds` times; medians and ratios are printed. rn50's wrapper
+should cost under 2%.
+
+    python benchmarks/vs_engine_loops.py [--duration 12] [--rounds 2] [--batch 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from rn50.config import ModelConfig
+from rn50.models.resolve import builtin_model
+
+LOOP = r"""
+import json, os, sys, time
+import numpy as np
+engine, model, batch, duration, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
+x = np.random.default_rng(0).standard_normal((batch, 3, 224, 224)).astype(np.float32)
+if engine == "openvino":
+    import openvino as ov
+    core = ov.Core()
+    m = core.read_model(model); m.reshape([batch, 3, 224, 224])
+    compiled = core.compile_model(m, "CPU", {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1,
+        "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32", "ENABLE_CPU_PINNING": True})
+    req = compiled.create_infer_request(); req.set_input_tensor(ov.Tensor(x, shared_memory=True))
+    step = req.infer
+else:
+    import onnxruntime as ort
+    so = ort.SessionOptions(); so.intra_op_num_threads = threads; so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.add_session_config_entry("session.intra_op.allow_spinning", "1")
+    s = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+    name = s.get_inputs()[0].name
+    step = lambda: s.run(None, {name: x})
+for _ in range(5):
+    step()
+times = []
+begin = time.perf_counter()
+while time.perf_counter() - begin < duration:
+    t = time.perf_counter(); step(); times.append(time.perf_counter() - t)
+span = time.perf_counter() - begin
+print(json.dumps({"p50_ms": float(np.median(times)) * 1e3, "throughput": len(times) * batch / span}))
+"""
+
+
+def run_rn50(engine: str, model: str, batch: int, duration: float, workdir: Path) -> dict:
+    out = workdir / f"{engine}_{len(list(workdir.iterdir()))}.json"
+    subprocess.run([sys.executable, "-m", "rn50", "bench", "--backend", engine, "--model", model,
+                    "--batch-size", str(batch), "--streams", "1", "--warmup-steps", "5",
+                    "--steps", "1", "--duration", str(duration), "--bind", "affinity",
+                    "--output-dir", str(workdir / "logs"), "--json", str(out)],
+                   check=True, stdout=subprocess.DEVNULL)
+    record = json.loads(out.read_text())
+    return {"p50_ms": record["summary"]["latency_ms"]["p50"],
+            "throughput": record["summary"]["throughput_images_per_sec"]}
+
+
+def run_loop(engine: str, model: str, batch: int, duration: float, cpus: set[int]) -> dict:
+    text = subprocess.run([sys.executable, "-c", LOOP, engine, model, str(batch), str(duration),
+                           str(len(cpus))], check=True, capture_output=True, text=True,
+                          preexec_fn=lambda: os.sched_setaffinity(0, cpus)).stdout
+    return json.loads(text.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=12.0)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--engines", default="openvino,onnxruntime")
+    args = parser.parse_args()
+
+    model = builtin_model(ModelConfig(), os.environ, print).path
+    cpus = os.sched_getaffinity(0)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for engine in args.engines.split(","):
+            ours, loop = [], []
+            for _ in range(args.rounds):
+                ours.append(run_rn50(engine, model, args.batch, args.duration, Path(tmp)))
+                loop.append(run_loop(engine, model, args.batch, args.duration, cpus))
+            med = {k: (statistics.median(r[k] for r in ours), statistics.median(r[k] for r in loop))
+                   for k in ("p50_ms", "throughput")}
+            rows.append((engine, med))
+            print(f"{engine}: rn50 {[round(r['throughput'], 2) for r in ours]} img/s, "
+                  f"own loop {[round(r['throughput'], 2) for r in loop]} img/s", flush=True)
+    print(f"\nFP32 built-in ResNet-50 v1.5, batch {args.batch}, {len(cpus)} threads, one stream, "
+          f"{args.rounds} alternating rounds of {args.duration:g} s, medians")
+    print(f"{'engine':<12} {'rn50 img/s':>10} {'loop img/s':>10} {'ratio':>6} "
+          f"{'rn50 p50 ms':>11} {'loop p50 ms':>11} {'ratio':>6}")
+    for engine, med in rows:
+        (rt, lt), (rp, lp) = med["throughput"], med["p50_ms"]
+        print(f"{engine:<12} {rt:>10.2f} {lt:>10.2f} {rt / lt:>6.3f} {rp:>11.2f} {lp:>11.2f} "
+              f"{rp / lp:>6.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
