@@ -27,7 +27,8 @@ from rn50.models.resolve import builtin_model
 LOOP = r"""
 import json, os, sys, time
 import numpy as np
-engine, model, batch, duration, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
+engine, model = sys.argv[1], sys.argv[2]
+batch, duration, threads = int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
 x = np.random.default_rng(0).standard_normal((batch, 3, 224, 224)).astype(np.float32)
 if engine == "openvino":
     import openvino as ov
