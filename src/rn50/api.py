@@ -175,8 +175,8 @@ def _print_engine(out: Console, engine: dict) -> None:
         return
     applied = " ".join(f"{k}={v}" for k, v in engine["applied"].items())
     out.line(f"Engine {engine['name']} {version} applied: {applied}")
-    out.line(f"Execution precision (confirmed by the engine): {engine['execution_precision']} "
-             f"(convolutions: {engine['convolution_precisions']})")
+    out.line(f"Execution precision: {engine['execution_precision']} "
+             f"({engine['execution_precision_source']})")
 
 
 def _warnings(record: dict, settings: Settings, platform: Platform) -> list[str]:

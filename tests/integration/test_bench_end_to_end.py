@@ -15,6 +15,13 @@ pytest.importorskip("openvino")
 QUICK = ("--warmup-steps", "1", "--steps", "3")
 
 
+def seed_command(framework: str, batch: int, *extra: str) -> tuple[str, ...]:
+    """The seed's launch_benchmark.py command line (Model Zoo flags)."""
+    return (str(REPO / "launch_benchmark.py"), "--model-name", "resnet50", "--framework",
+            framework, "--precision", "fp32", "--mode", "inference", "--batch-size", str(batch),
+            "--benchmark-only", *extra)
+
+
 def outputs(folder: Path) -> tuple[dict, str]:
     logs = sorted(folder.glob("benchmark_resnet50_inference_fp32_*.log"))
     assert len(logs) == 1, logs
@@ -82,10 +89,8 @@ def test_env_variable_already_set_is_kept_and_reported(run_cli, tmp_path):
 
 def test_launch_benchmark_seed_command(run_cli, tmp_path):
     out = tmp_path / "logs"
-    proc = run_cli(str(REPO / "launch_benchmark.py"), "--model-name", "resnet50",
-                   "--framework", "openvino", "--precision", "fp32", "--mode", "inference",
-                   "--batch-size", "1", "--benchmark-only", "--output-dir", str(out),
-                   "--", "warmup_steps=1", "steps=2")
+    proc = run_cli(*seed_command("openvino", 1, "--output-dir", str(out),
+                                 "--", "warmup_steps=1", "steps=2"))
     assert proc.returncode == 0, proc.stderr
     assert "Running with parameters:" in proc.stdout
     for field in ("USE_CASE: image_recognition", "FRAMEWORK: openvino", "MODEL_NAME: resnet50",
@@ -102,11 +107,8 @@ def test_launch_benchmark_seed_command(run_cli, tmp_path):
 def test_launch_benchmark_runs_a_given_model_file(run_cli, tmp_path, model_cache):
     model = next(model_cache.glob("*.onnx"))
     out = tmp_path / "logs"
-    proc = run_cli(str(REPO / "launch_benchmark.py"), "--in-graph", str(model),
-                   "--model-name", "resnet50", "--framework", "openvino", "--precision", "fp32",
-                   "--mode", "inference", "--batch-size", "1", "--benchmark-only",
-                   "--num-intra-threads", "1", "--output-dir", str(out), "--", "warmup_steps=1",
-                   "steps=2")
+    proc = run_cli(*seed_command("openvino", 1, "--in-graph", str(model), "--num-intra-threads",
+                                 "1", "--output-dir", str(out), "--", "warmup_steps=1", "steps=2"))
     assert proc.returncode == 0, proc.stderr
     record, _ = outputs(out)
     assert record["model"]["source"] == "file"
@@ -156,10 +158,8 @@ def test_onnxruntime_backend_applies_the_same_settings(run_cli, tmp_path):
 def test_launch_benchmark_framework_onnxruntime(run_cli, tmp_path):
     pytest.importorskip("onnxruntime")
     out = tmp_path / "logs"
-    proc = run_cli(str(REPO / "launch_benchmark.py"), "--model-name", "resnet50",
-                   "--framework", "onnxruntime", "--precision", "fp32", "--mode", "inference",
-                   "--batch-size", "2", "--benchmark-only", "--output-dir", str(out),
-                   "--", "warmup_steps=1", "steps=2")
+    proc = run_cli(*seed_command("onnxruntime", 2, "--output-dir", str(out),
+                                 "--", "warmup_steps=1", "steps=2"))
     assert proc.returncode == 0, proc.stderr
     record, _ = outputs(out)
     assert record["engine"]["name"] == "onnxruntime" and record["summary"]["images"] == 4

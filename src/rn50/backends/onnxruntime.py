@@ -55,7 +55,8 @@ class OnnxRuntimeSession(SyncSession):
                             "providers": ",".join(self._session.get_providers()),
                             "streams": self._streams_note},
                 "execution_precision": "f32",
-                "convolution_precisions": {"f32": "the CPU provider runs FP32 models in FP32"},
+                "execution_precision_source": "ONNX Runtime's CPU provider runs an FP32 model "
+                                              "in FP32 (no automatic down-conversion)",
                 "infer_requests": 1}
 
 

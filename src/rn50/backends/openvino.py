@@ -145,6 +145,8 @@ class OpenVINOSession:
         return {"requested": {k: str(v) for k, v in self._requested.items()},
                 "applied": applied,
                 "execution_precision": ",".join(executed) if executed else "unknown",
+                "execution_precision_source": "confirmed by the engine's runtime graph "
+                                              f"(convolutions: {precision['precisions']})",
                 "convolution_precisions": precision["precisions"],
                 "convolution_kernels": precision["kernels"],
                 "infer_requests": self.concurrency}
