@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Callable, Mapping
 
 from . import __version__
-from .backends import check_installed
+from .backends import check_format, check_installed, engine_env
 from .config import RunConfig
 from .errors import Rn50Error
 from .launch.launcher import LaunchPlan, plan_launch, run_child
@@ -72,7 +72,9 @@ def benchmark(config: RunConfig, environ: Mapping[str, str] | None = None,
     platform = platform or detect_platform()
     settings = _recommend(platform, config.flags, environ)
     check_installed(config.backend)
-    user_model = file_model(config.model) if config.model.path else None
+    user_model = file_model(config.model, environ) if config.model.path else None
+    if user_model:
+        check_format(config.backend, user_model.format, user_model.path)
     json_copy = check_writable_file(config.json_path, "--json") if config.json_path else None
     started = datetime.now()
     paths = allocate_run_paths(config.output_dir, config.precision, started)
@@ -99,7 +101,7 @@ def benchmark(config: RunConfig, environ: Mapping[str, str] | None = None,
         out.line("Settings:")
         for line in text.settings_table(settings):
             out.line(line)
-        launch = plan_launch(settings, platform.numactl)
+        launch = plan_launch(settings, platform.numactl, engine_env(config.backend))
         plan = BenchmarkPlan(config.warmup_steps, config.steps, config.duration)
         record["launch"] = {"binding": settings.binding.value, **launch.to_dict()}
         record["plan"] = plan.to_dict()

@@ -40,6 +40,8 @@ def add_settings_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--socket-id", type=int, help="run on this socket's cores and memory "
                        "(NUMA-bound with numactl when installed)")
     group.add_argument("--num-cores", type=int, help="use only this many physical cores")
+    group.add_argument("--data-format", choices=("NCHW", "NHWC"),
+                       help="data layout of graphs rn50 builds (default: NCHW, the seed's)")
     group.add_argument("--bind", choices=BINDINGS, default="auto",
                        help="how to pin the benchmark process (default: numactl if installed, "
                        "else sched_setaffinity)")
@@ -48,7 +50,8 @@ def add_settings_flags(parser: argparse.ArgumentParser) -> None:
 def user_flags(args: argparse.Namespace) -> UserFlags:
     return UserFlags(batch_size=args.batch_size, mode=args.mode, intra_threads=args.num_intra_threads,
                      inter_threads=args.num_inter_threads, streams=args.streams,
-                     socket_id=args.socket_id, num_cores=args.num_cores, binding=args.bind)
+                     socket_id=args.socket_id, num_cores=args.num_cores, binding=args.bind,
+                     data_format=args.data_format)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,8 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--model", "-m", help="model file (.onnx, OpenVINO .xml, TF .pb); "
                        "default: the built-in ResNet-50 v1.5 with random weights")
     bench.add_argument("--backend", default="openvino", help="inference engine: openvino "
-                       "(default), onnxruntime (pip install 'rn50[onnxruntime]'), null "
-                       "(no engine: harness overhead)")
+                       "(default), onnxruntime, tensorflow, torch (pip install 'rn50[NAME]'), "
+                       "null (no engine: harness overhead)")
+    bench.add_argument("--input-node", help="input tensor name of a TF graph (default: detected)")
+    bench.add_argument("--output-node", help="output tensor name of a TF graph (default: detected)")
     bench.add_argument("--precision", default="fp32", choices=PRECISIONS + ("bfloat16", "int8"),
                        help="numeric precision (default: fp32)")
     bench.add_argument("--warmup-steps", type=int, help="untimed steps first "
@@ -94,7 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    config = RunConfig(flags=user_flags(args), model=ModelConfig(args.model, args.cache_dir),
+    config = RunConfig(flags=user_flags(args),
+                       model=ModelConfig(args.model, args.cache_dir, input_node=args.input_node,
+                                         output_node=args.output_node),
                        backend=args.backend, precision=args.precision,
                        warmup_steps=args.warmup_steps, steps=args.steps, duration=args.duration,
                        output_dir=args.output_dir, json_path=args.json_path, verbose=args.verbose,

@@ -17,6 +17,8 @@ class ModelConfig:
     path: str | None = None
     cache_dir: str | None = None
     seed: int = 0
+    input_node: str | None = None
+    output_node: str | None = None
 
 
 @dataclass(frozen=True)

@@ -22,15 +22,20 @@ from .settings import UserFlags
 
 PROG = "launch_benchmark.py"
 MODEL_NAMES = ("resnet50", "resnet50v1_5")
-FRAMEWORKS = {"openvino": "openvino", "onnxruntime": "onnxruntime"}
-LATER = {"tensorflow": "the TensorFlow backend", "pytorch": "the PyTorch backend"}
+FRAMEWORKS = {"openvino": "openvino", "onnxruntime": "onnxruntime", "tensorflow": "tensorflow",
+              "pytorch": "torch"}
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog=PROG, description="Model Zoo compatible launcher: runs the rn50 "
                       "benchmark with the same flags as IntelAI/models' launch_benchmark.py.")
     p.add_argument("--model-name", required=True, help="resnet50 (or resnet50v1_5)")
-    p.add_argument("--framework", "-f", required=True, help="engine: openvino or onnxruntime")
+    p.add_argument("--framework", "-f", required=True,
+                   help="engine: tensorflow, openvino, onnxruntime or pytorch")
+    p.add_argument("--backend", help="run the model on this engine instead of --framework's")
+    p.add_argument("--data-format", choices=("NCHW", "NHWC"))
+    p.add_argument("--input-node")
+    p.add_argument("--output-node")
     p.add_argument("--precision", "-p", required=True, help="fp32")
     p.add_argument("--mode", required=True, help="inference")
     p.add_argument("--batch-size", "-b", type=int, default=-1, help="-1 = 128 (default)")
@@ -59,8 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _not_yet(flag: str, what: str, hint: str = "") -> ConfigError:
-    return ConfigError(f"{flag}: {what} is not implemented in this version of rn50{hint}")
+def _not_yet(flag: str, what: str) -> ConfigError:
+    return ConfigError(f"{flag}: {what} is not implemented in this version of rn50")
 
 
 def parse_model_args(items: Sequence[str]) -> dict[str, int]:
@@ -84,9 +89,6 @@ def to_run_config(args: argparse.Namespace, argv: Sequence[str]) -> RunConfig:
         raise ConfigError(f"--model-name {args.model_name}: rn50 runs {' or '.join(MODEL_NAMES)}")
     if args.mode != "inference":
         raise ConfigError(f"--mode {args.mode}: rn50 benchmarks inference only")
-    if args.framework in LATER:
-        raise _not_yet(f"--framework {args.framework}", LATER[args.framework],
-                       " (use --framework openvino)")
     if args.framework not in FRAMEWORKS:
         raise ConfigError(f"--framework {args.framework}: unknown; available: {', '.join(FRAMEWORKS)}")
     if args.precision != "fp32":
@@ -113,9 +115,11 @@ def to_run_config(args: argparse.Namespace, argv: Sequence[str]) -> RunConfig:
                       else "latency", intra_threads=args.num_intra_threads,
                       inter_threads=args.num_inter_threads,
                       socket_id=None if args.socket_id == -1 else args.socket_id,
-                      num_cores=None if args.num_cores == -1 else args.num_cores)
-    return RunConfig(flags=flags, model=ModelConfig(path=args.in_graph),
-                     backend=FRAMEWORKS[args.framework], precision=args.precision,
+                      num_cores=None if args.num_cores == -1 else args.num_cores,
+                      data_format=args.data_format)
+    return RunConfig(flags=flags, model=ModelConfig(path=args.in_graph, input_node=args.input_node,
+                                                    output_node=args.output_node),
+                     backend=args.backend or FRAMEWORKS[args.framework], precision=args.precision,
                      warmup_steps=extra.get("warmup_steps"), steps=extra.get("steps"),
                      output_dir=args.output_dir, verbose=args.verbose,
                      command_line=(PROG, *argv))

@@ -50,6 +50,7 @@ class UserFlags:
     socket_id: int | None = None
     num_cores: int | None = None
     binding: str = "auto"
+    data_format: str | None = None
 
 
 @dataclass(frozen=True)
@@ -244,7 +245,14 @@ def recommend(platform: Platform, flags: UserFlags = UserFlags(),
                                        "over the threads (OpenVINO THROUGHPUT hint), as its own "
                                        "benchmark tool does; --streams 1 for the seed's single stream")
 
-    layout = Choice("NCHW", SEED, "NCHW input; the engine reorders internally")
+    if flags.data_format is not None:
+        if flags.data_format not in ("NCHW", "NHWC"):
+            raise ConfigError(f"--data-format must be NCHW or NHWC (got {flags.data_format!r})")
+        layout = Choice(flags.data_format, USER, "set by --data-format (used where the model "
+                        "is built by rn50: the built-in model on TensorFlow)")
+    else:
+        layout = Choice("NCHW", SEED, "NCHW for graphs rn50 builds; a model file keeps its own "
+                        "input layout")
     numa = _numa(platform, flags, cpus.value)
     binding = _binding(platform, flags, numa)
 

@@ -12,9 +12,35 @@ REGISTRY = {  # name: (class path, engine module, install command)
     "openvino": ("rn50.backends.openvino:OpenVINOBackend", "openvino", "pip install openvino"),
     "onnxruntime": ("rn50.backends.onnxruntime:OnnxRuntimeBackend", "onnxruntime",
                     "pip install 'rn50[onnxruntime]'"),
+    "tensorflow": ("rn50.backends.tensorflow:TensorFlowBackend", "tensorflow",
+                   "pip install 'rn50[tensorflow]'"),
+    "torch": ("rn50.backends.torch:TorchBackend", "torch", "pip install 'rn50[torch]'"),
     "null": ("rn50.backends.null:NullBackend", None, None),
 }
-PLANNED = ("tensorflow", "torch")
+PLANNED: tuple[str, ...] = ()
+MODEL_FORMATS = {  # formats each engine runs from a file (the built-in model runs everywhere)
+    "openvino": ("onnx", "openvino-ir", "tf-graphdef", "tf-savedmodel"),
+    "onnxruntime": ("onnx",),
+    "tensorflow": ("tf-graphdef",),
+    "torch": ("torchscript", "torch-state-dict"),
+}
+ENGINE_ENV = {  # set in the benchmark process before the engine loads
+    "tensorflow": {"TF_ENABLE_ONEDNN_OPTS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"},
+}
+
+
+def check_format(name: str, model_format: str, path: str) -> None:
+    """Raise ConfigError when engine `name` cannot run a model file of `model_format`."""
+    formats = MODEL_FORMATS.get(name)
+    if formats is not None and model_format not in formats:
+        able = [engine for engine, fmts in MODEL_FORMATS.items() if model_format in fmts]
+        raise ConfigError(f"--backend {name} cannot run {path} ({model_format}); "
+                          f"engines that can: {', '.join(able) or 'none yet'}")
+
+
+def engine_env(name: str) -> dict[str, str]:
+    """Environment variables an engine needs before it is imported."""
+    return dict(ENGINE_ENV.get(name, {}))
 
 
 def check_installed(name: str) -> None:
@@ -42,4 +68,6 @@ def get_backend(name: str) -> Backend:
     return getattr(module, class_name)()
 
 
-__all__ = ["Backend", "InputSpec", "Session", "check_installed", "get_backend", "REGISTRY"]
+__all__ = ["Backend", "InputSpec", "Session", "check_format", "check_installed", "engine_env",
+           "get_backend",
+           "REGISTRY"]

@@ -75,9 +75,6 @@ class OnnxRuntimeBackend:
         ort = self._ort
         if precision != "fp32":
             raise EngineError(f"--precision {precision}: not supported by the onnxruntime backend yet")
-        if not model.path.lower().endswith(".onnx"):
-            raise ModelError(f"model file {model.path}: the onnxruntime backend reads .onnx files "
-                             "(use --backend openvino for other formats)")
         options = onnxruntime_options(settings)
         so = ort.SessionOptions()
         so.intra_op_num_threads = options["intra_op_num_threads"]

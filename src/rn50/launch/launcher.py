@@ -35,7 +35,8 @@ class LaunchPlan:
                 "sched_setaffinity": list(self.affinity) if self.affinity else None}
 
 
-def plan_launch(settings: Settings, numactl: str | None, python: str = sys.executable) -> LaunchPlan:
+def plan_launch(settings: Settings, numactl: str | None, engine_env: dict[str, str] | None = None,
+                python: str = sys.executable) -> LaunchPlan:
     """Pure: the child's command line, environment additions and affinity."""
     argv = [python, "-m", "rn50.launch.child"]
     affinity = None
@@ -43,7 +44,7 @@ def plan_launch(settings: Settings, numactl: str | None, python: str = sys.execu
         argv = [numactl or "numactl", *settings.numactl_args(), *argv]
     elif settings.binding.value == "sched_setaffinity":
         affinity = tuple(settings.cpus.value)
-    return LaunchPlan(tuple(argv), settings.child_env(), affinity)
+    return LaunchPlan(tuple(argv), {**(engine_env or {}), **settings.child_env()}, affinity)
 
 
 def describe_exit(returncode: int) -> str:

@@ -10,9 +10,7 @@ from ..config import ModelConfig
 from ..errors import ModelError
 from . import builtin
 from .cache import default_cache_dir, get_or_build
-
-MODEL_SUFFIXES = (".onnx", ".xml", ".pb", ".tflite", ".pdmodel")
-"""Formats the default engine (OpenVINO) reads directly."""
+from .detect import IR, ONNX, detect_format
 
 
 @dataclass(frozen=True)
@@ -23,6 +21,10 @@ class ModelSpec:
     name: str
     source: str  # "builtin" | "file"
     random_weights: bool
+    format: str = ONNX
+    cache_dir: str | None = None
+    input_node: str | None = None
+    output_node: str | None = None
     macs_per_image: int | None = None
     sha256: str | None = None
     mean: tuple[float, float, float] = (123.675, 116.28, 103.53)
@@ -36,10 +38,14 @@ def model_spec_from_dict(data: Mapping) -> ModelSpec:
     return ModelSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
+def cache_folder(config: ModelConfig, environ: Mapping[str, str]) -> Path:
+    return Path(config.cache_dir).expanduser() if config.cache_dir else default_cache_dir(environ)
+
+
 def builtin_model(config: ModelConfig, environ: Mapping[str, str],
                   log: Callable[[str], None]) -> ModelSpec:
     """The built-in ResNet-50 v1.5, built once into the cache and validated on each use."""
-    cache = Path(config.cache_dir).expanduser() if config.cache_dir else default_cache_dir(environ)
+    cache = cache_folder(config, environ)
     path = cache / f"resnet50_v1.5_seed{config.seed}_b{builtin.BUILDER_VERSION}.onnx"
 
     def build() -> bytes:
@@ -49,7 +55,8 @@ def builtin_model(config: ModelConfig, environ: Mapping[str, str],
     path, digest = get_or_build(path, build, {"builder_version": builtin.BUILDER_VERSION,
                                               "seed": config.seed}, log)
     return ModelSpec(path=str(path), name="resnet50_v1.5 (built-in)", source="builtin",
-                     random_weights=True, macs_per_image=builtin.macs_per_image(), sha256=digest)
+                     random_weights=True, macs_per_image=builtin.macs_per_image(), sha256=digest,
+                     cache_dir=str(cache))
 
 
 def _check_onnx(path: Path) -> None:
@@ -65,21 +72,19 @@ def _check_onnx(path: Path) -> None:
         raise ModelError(f"model file {path} is not a valid ONNX model (no graph)")
 
 
-def file_model(config: ModelConfig) -> ModelSpec:
-    """A user's model file; checked here for presence, by the engine for content."""
+def file_model(config: ModelConfig, environ: Mapping[str, str]) -> ModelSpec:
+    """A user's model file: its format detected from content and checked where cheap."""
     path = Path(config.path).expanduser()
     if not path.exists():
         raise ModelError(f"model file {path} does not exist")
-    if not path.is_file():
-        raise ModelError(f"model path {path} is not a file")
-    if path.stat().st_size == 0:
+    if not path.is_dir() and path.stat().st_size == 0:
         raise ModelError(f"model file {path} is empty")
-    if path.suffix.lower() not in MODEL_SUFFIXES:
-        raise ModelError(f"model file {path}: unknown format {path.suffix or '(no suffix)'}; "
-                         f"expected one of {', '.join(MODEL_SUFFIXES)}")
-    if path.suffix.lower() == ".xml" and not path.with_suffix(".bin").exists():
+    fmt = detect_format(path)
+    if fmt == IR and not path.with_suffix(".bin").exists():
         raise ModelError(f"model file {path}: its weights {path.with_suffix('.bin')} are missing")
-    if path.suffix.lower() == ".onnx":
+    if fmt == ONNX:
         _check_onnx(path)
     return ModelSpec(path=str(path.resolve()), name=path.name, source="file",
-                     random_weights=False, macs_per_image=None)
+                     random_weights=False, macs_per_image=None, format=fmt,
+                     cache_dir=str(cache_folder(config, environ)),
+                     input_node=config.input_node, output_node=config.output_node)

@@ -1,0 +1,133 @@
+"""PyTorch backend: TorchScript, a torchvision-style ResNet-50 state_dict, or the built-in model.
+
+Settings become torch.set_num_threads (intra) and set_num_interop_threads
+(inter); the model runs in inference mode, channels-last, frozen with
+torch.jit.freeze + optimize_for_inference (oneDNN kernels). Checkpoints are
+read with torch.load(weights_only=True): no pickled code is ever run.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..errors import EngineError, ModelError
+from ..models import ModelSpec
+from ..models.detect import ONNX, STATE_DICT, TORCHSCRIPT
+from ..settings import Settings
+from ._base import InputSpec, SyncSession
+
+
+def load_state_dict_weights(path: str) -> dict[str, np.ndarray]:
+    """A torchvision resnet50 checkpoint as folded rn50 weights (safe load, no code run)."""
+    import pickle
+
+    import torch
+
+    from ..models.resnet50 import fold_torchvision
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise ModelError(f"model file {path} contains code or objects other than tensors; "
+                         "refused (rn50 never unpickles code)") from exc
+    except Exception as exc:
+        raise ModelError(f"model file {path} is not a readable PyTorch checkpoint "
+                         f"({type(exc).__name__})") from exc
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ModelError(f"model file {path} holds a {type(state).__name__}, not a state_dict")
+    try:
+        return fold_torchvision({k.removeprefix("module."): v.numpy() for k, v in state.items()
+                                 if hasattr(v, "numpy")})
+    except (KeyError, ValueError) as exc:
+        raise ModelError(f"model file {path} is not a torchvision ResNet-50 state_dict "
+                         f"({exc})") from exc
+
+
+class TorchSession(SyncSession):
+    def __init__(self, module, input_spec: InputSpec, load_timings: dict[str, float],
+                 applied: dict) -> None:
+        import torch
+
+        self._torch = torch
+        self._module = module
+        self.input_spec = input_spec
+        self.load_timings = load_timings
+        self._applied = applied
+        self._bound: tuple[int, object] | None = None
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        if self._bound is None or self._bound[0] != id(batch):
+            tensor = torch.from_numpy(batch).contiguous(memory_format=torch.channels_last)
+            self._bound = (id(batch), tensor)
+        with torch.inference_mode():
+            return self._module(self._bound[1]).numpy()
+
+    def applied_settings(self) -> dict:
+        return {"applied": self._applied, "execution_precision": "f32",
+                "execution_precision_source": "PyTorch runs FP32 unless autocast is on (it is not)"}
+
+
+class TorchBackend:
+    name = "torch"
+    formats = (TORCHSCRIPT, STATE_DICT)
+
+    def __init__(self) -> None:
+        import torch
+
+        self._torch = torch
+
+    def versions(self) -> dict[str, str]:
+        return {"torch": self._torch.__version__}
+
+    def load(self, model: ModelSpec, settings: Settings, precision: str) -> TorchSession:
+        torch = self._torch
+        if precision != "fp32":
+            raise EngineError(f"--precision {precision}: not supported by the torch backend yet")
+        torch.set_num_threads(int(settings.intra_threads.value))
+        try:
+            torch.set_num_interop_threads(int(settings.inter_threads.value))
+        except RuntimeError:  # only settable before the first parallel work
+            pass
+        from ..models.torch_net import ResNet50
+
+        start = time.perf_counter()
+        if model.format == ONNX and model.source == "builtin":
+            from ..models.builtin import onnx_weights
+            module = ResNet50(onnx_weights(model.path))
+        elif model.format == STATE_DICT:
+            module = ResNet50(load_state_dict_weights(model.path))
+        elif model.format == TORCHSCRIPT:
+            try:
+                module = torch.jit.load(model.path, map_location="cpu")
+            except Exception as exc:
+                raise ModelError(f"model file {model.path} is not a loadable TorchScript archive "
+                                 f"({type(exc).__name__})") from exc
+        else:
+            raise ModelError(f"model file {model.path} ({model.format}): the torch backend runs "
+                             "TorchScript files and torchvision ResNet-50 state_dicts")
+        read_s = time.perf_counter() - start
+        batch = int(settings.batch_size.value)
+        example = torch.zeros(batch, 3, 224, 224).contiguous(memory_format=torch.channels_last)
+        start = time.perf_counter()
+        module = module.eval().to(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            scripted = module if isinstance(module, torch.jit.ScriptModule) \
+                else torch.jit.trace(module, example)
+            frozen = torch.jit.optimize_for_inference(torch.jit.freeze(scripted.eval()))
+            try:
+                frozen(example)
+            except Exception as exc:
+                raise ModelError(f"model {model.path} does not take a {tuple(example.shape)} "
+                                 f"image batch ({type(exc).__name__})") from exc
+        compile_s = time.perf_counter() - start
+        applied = {"num_threads": str(torch.get_num_threads()),
+                   "num_interop_threads": str(torch.get_num_interop_threads()),
+                   "memory_format": "channels_last", "graph": "torch.jit.freeze + "
+                   "optimize_for_inference", "mkldnn": str(torch.backends.mkldnn.is_available())}
+        return TorchSession(frozen, InputSpec("input", (batch, 3, 224, 224), "NCHW"),
+                            {"read_s": read_s, "compile_s": compile_s}, applied)
