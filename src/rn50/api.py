@@ -10,16 +10,21 @@ from __future__ import annotations
 import os
 import platform as pyplatform
 import sys
+from dataclasses import replace
 from datetime import datetime
-from typing import Callable, Mapping
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
 
 from . import __version__
-from .backends import check_format, check_installed, engine_env
-from .config import RunConfig
-from .errors import Rn50Error
+from .backends import ENGINES, check_format, check_installed, engine_env
+from .config import ModelConfig, RunConfig
+from .errors import ConfigError, Rn50Error
 from .launch.launcher import LaunchPlan, plan_launch, run_child
 from .models import ModelSpec
 from .models.resolve import builtin_model, file_model
+from .parity import compare as compare_outputs
 from .platform import Platform, detect_platform, format_cpulist
 from .report import console as text
 from .report.files import (SCHEMA_VERSION, Console, allocate_run_paths, check_writable_file,
@@ -192,3 +197,107 @@ def _warnings(record: dict, settings: Settings, platform: Platform) -> list[str]
     if executed and record["precision"] == "fp32" and executed not in ("f32", "unknown"):
         warnings.append(f"asked for FP32 but the engine executed {executed}")
     return warnings
+
+
+def installed_engines(model: ModelSpec | None = None) -> list[str]:
+    """Real engines installed here (in registry order) that can run `model`."""
+    names = []
+    for name in ENGINES:
+        try:
+            check_installed(name)
+            if model is not None and model.source == "file":
+                check_format(name, model.format, model.path)
+        except Rn50Error:
+            continue
+        names.append(name)
+    return names
+
+
+def check_parity(model_config: ModelConfig, backends: Sequence[str] | None = None,
+                 environ: Mapping[str, str] | None = None, platform: Platform | None = None,
+                 batch_size: int = 2, log: Callable[[str], None] = print) -> dict:
+    """Run the same images through each engine (each in its own pinned child) and compare.
+
+    The first engine is the reference. Returns per-engine comparisons; an engine
+    that fails is reported with its error and counts as disagreeing.
+    """
+    environ = dict(os.environ if environ is None else environ)
+    platform = platform or detect_platform()
+    settings = _recommend(platform, UserFlags(batch_size=batch_size, streams=1), environ)
+    model = (file_model(model_config, environ) if model_config.path
+             else builtin_model(model_config, environ, log))
+    backends = list(backends) if backends else installed_engines(model)
+    if len(backends) < 2:
+        raise ConfigError(f"parity needs two engines; usable here: {', '.join(backends) or 'none'}")
+    outputs, engines = {}, {}
+    for name in backends:
+        check_installed(name)
+        if model.source == "file":
+            check_format(name, model.format, model.path)
+        job = {"scenario": "outputs", "backend": name, "precision": "fp32",
+               "model": model.to_dict(), "settings": settings.to_dict(),
+               "plan": {"warmup_steps": 0, "steps": 1, "duration": None}, "data_seed": 0}
+        launch = plan_launch(settings, platform.numactl, engine_env(name))
+        log(f"running {batch_size} images through {name} ...")
+        try:
+            result = run_child(launch, job, environ, lambda message: None, lambda line: None)
+        except Rn50Error as exc:
+            engines[name] = {"error": str(exc)}
+            continue
+        outputs[name] = np.asarray(result["outputs"])
+        engines[name] = {"versions": result["engine"]["versions"],
+                         "output_shape": list(outputs[name].shape),
+                         "input": result["input"]}
+    reference = backends[0]
+    comparisons = {}
+    for name in backends[1:]:
+        if reference in outputs and name in outputs:
+            comparisons[name] = compare_outputs(outputs[reference], outputs[name])
+        else:
+            comparisons[name] = {"agree": False, "error": engines[name].get("error")
+                                 or engines[reference].get("error")}
+    return {"schema_version": SCHEMA_VERSION, "model": model.to_dict(), "batch_size": batch_size,
+            "reference": reference, "engines": engines, "comparisons": comparisons,
+            "agree": all(c["agree"] for c in comparisons.values())}
+
+
+def parse_backends(text: str, model: ModelSpec | None = None) -> list[str]:
+    """`all` (every installed engine that can run the model) or a comma-separated list."""
+    if text == "all":
+        return installed_engines(model)
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise ConfigError("--backend: no engine named")
+    return names
+
+
+def benchmark_engines(config: RunConfig, backends: Sequence[str],
+                      environ: Mapping[str, str] | None = None, platform: Platform | None = None,
+                      stream=None) -> dict:
+    """Benchmark each engine in its own child process with the same settings; one summary.
+
+    Each engine's run keeps its own log and JSON; the summary JSON lists them all.
+    An engine that fails is reported and the others still run.
+    """
+    environ = dict(os.environ if environ is None else environ)
+    platform = platform or detect_platform()
+    for name in backends:  # fail fast on names, before anything runs
+        check_installed(name)
+    runs = {}
+    for name in backends:
+        try:
+            runs[name] = benchmark(replace(config, backend=name, json_path=None), environ,
+                                   platform, stream)
+        except Rn50Error as exc:
+            runs[name] = {"status": "error", "error": str(exc), "backend": name}
+    started = datetime.now()
+    summary = {"schema_version": SCHEMA_VERSION, "kind": "comparison",
+               "command_line": list(config.command_line), "started_at": started.isoformat(),
+               "backends": list(backends), "runs": runs}
+    path = Path(config.output_dir).expanduser() / (
+        f"benchmark_resnet50_comparison_{config.precision}_{started:%Y%m%d_%H%M%S_%f}.json")
+    write_json(path, summary)
+    if config.json_path:
+        write_json(config.json_path, summary)
+    summary["path"] = str(path)
+    return summary

@@ -10,10 +10,15 @@ import traceback
 from typing import Callable, Sequence
 
 from . import __version__
-from .api import benchmark
+from .api import benchmark, benchmark_engines, check_parity, parse_backends
+from .backends import ENGINES as ENGINE_NAMES
 from .config import PRECISIONS, ModelConfig, RunConfig
 from .emit import emit_env, emit_python
-from .errors import Rn50Error
+from .errors import ConfigError, Rn50Error
+from .export import FORMATS, export
+from .models.resolve import file_model
+from .report.console import comparison_table
+from .report.files import write_json
 from .platform import detect_platform
 from .report.console import platform_lines, settings_table
 from .settings import BINDINGS, UserFlags, recommend
@@ -67,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "default: the built-in ResNet-50 v1.5 with random weights")
     bench.add_argument("--backend", default="openvino", help="inference engine: openvino "
                        "(default), onnxruntime, tensorflow, torch (pip install 'rn50[NAME]'), "
-                       "null (no engine: harness overhead)")
+                       "null (no engine: harness overhead); a comma-separated list or 'all' "
+                       "runs each and prints one comparison table")
     bench.add_argument("--input-node", help="input tensor name of a TF graph (default: detected)")
     bench.add_argument("--output-node", help="output tensor name of a TF graph (default: detected)")
     bench.add_argument("--precision", default="fp32", choices=PRECISIONS + ("bfloat16", "int8"),
@@ -85,6 +91,36 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--verbose", "-v", action="store_true", help="tracebacks on errors")
     add_settings_flags(bench)
     bench.set_defaults(func=cmd_bench)
+
+    parity = sub.add_parser("check-parity", help="compare engines' outputs on the same images",
+                            description="Run the same synthetic images through every installed "
+                            "engine (each in its own pinned process) and compare the outputs.")
+    parity.add_argument("--model", "-m", help="model file (default: the built-in ResNet-50)")
+    parity.add_argument("--backend", help="comma-separated engines (default: all installed that "
+                        "can run the model; the first is the reference)")
+    parity.add_argument("--batch-size", type=int, default=4, help="images compared (default 4)")
+    parity.add_argument("--json", dest="json_path", help="write the comparison here")
+    parity.add_argument("--cache-dir", help="model cache")
+    parity.add_argument("--input-node")
+    parity.add_argument("--output-node")
+    parity.add_argument("--verbose", "-v", action="store_true")
+    parity.set_defaults(func=cmd_parity)
+
+    exp = sub.add_parser("export", help="write the built-in ResNet-50 as ONNX, OpenVINO IR, "
+                         "TF .pb or TorchScript",
+                         description="Write the built-in ResNet-50 (same weights in every "
+                         "format; the .pb uses Model Zoo's node names input -> predict), or "
+                         "convert a torchvision ResNet-50 state_dict.")
+    exp.add_argument("--format", "-f", required=True, choices=sorted(FORMATS))
+    exp.add_argument("--output", "-o", help="file to write (default: in the current folder)")
+    exp.add_argument("--model", "-m", help="a torchvision ResNet-50 state_dict to convert instead")
+    exp.add_argument("--data-format", choices=("NHWC", "NCHW"), default="NHWC",
+                     help="input layout of a .pb (default NHWC, as Model Zoo's graph)")
+    exp.add_argument("--seed", type=int, default=0, help="seed of the built-in weights")
+    exp.add_argument("--cache-dir", help="model cache")
+    exp.add_argument("--force", action="store_true", help="replace an existing file")
+    exp.add_argument("--verbose", "-v", action="store_true")
+    exp.set_defaults(func=cmd_export)
 
     info = sub.add_parser("info", help="show this CPU and the recommended settings",
                           description="Show the platform and the recommended settings with "
@@ -106,7 +142,54 @@ def cmd_bench(args: argparse.Namespace) -> int:
                        warmup_steps=args.warmup_steps, steps=args.steps, duration=args.duration,
                        output_dir=args.output_dir, json_path=args.json_path, verbose=args.verbose,
                        command_line=tuple(sys.argv))
-    benchmark(config)
+    if args.backend in ENGINE_NAMES or args.backend == "null":
+        benchmark(config)
+        return 0
+    model = file_model(config.model, os.environ) if args.model else None
+    backends = parse_backends(args.backend, model)
+    if not backends:
+        raise ConfigError("--backend all: no engine that can run this model is installed")
+    summary = benchmark_engines(config, backends)
+    print()
+    print(f"Side by side (same settings, each engine in its own process), batch "
+          f"{config.flags.batch_size or 'default'}:")
+    print("\n".join(comparison_table(summary["runs"])))
+    print(f"Comparison JSON: {summary['path']}")
+    failed = [name for name, run in summary["runs"].items() if run.get("status") != "ok"]
+    if failed:
+        print(f"rn50: error: engine(s) failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_parity(args: argparse.Namespace) -> int:
+    model = ModelConfig(args.model, args.cache_dir, input_node=args.input_node,
+                        output_node=args.output_node)
+    backends = parse_backends(args.backend) if args.backend else None
+    report = check_parity(model, backends, batch_size=args.batch_size)
+    print(f"Parity on {args.batch_size} synthetic images, reference {report['reference']}:")
+    print(f"{'engine':<12} {'max |dp|':>10} {'max rel dp':>10} {'max |dlogit|':>12} "
+          f"{'top-1 agree':>11}  verdict")
+    for name, c in report["comparisons"].items():
+        if "error" in c:
+            print(f"{name:<12} failed: {c['error']}")
+            continue
+        logit = "-" if c["logits_max_abs_diff"] is None else f"{c['logits_max_abs_diff']:.2e}"
+        print(f"{name:<12} {c['max_abs_probability_diff']:>10.2e} "
+              f"{c['max_rel_probability_diff']:>10.2e} {logit:>12} "
+              f"{c['top1_agreement']:>11.0%}  {'agree' if c['agree'] else 'DIFFER'}")
+    if args.json_path:
+        write_json(args.json_path, report)
+    if not report["agree"]:
+        print("rn50: error: engines disagree (see above)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    path = export(args.format, args.output, ModelConfig(args.model, args.cache_dir, seed=args.seed),
+                  os.environ, data_format=args.data_format, force=args.force)
+    print(f"Wrote {path}")
     return 0
 
 

@@ -18,6 +18,8 @@ REGISTRY = {  # name: (class path, engine module, install command)
     "null": ("rn50.backends.null:NullBackend", None, None),
 }
 PLANNED: tuple[str, ...] = ()
+ENGINES = ("openvino", "onnxruntime", "tensorflow", "torch")
+"""The real engines, in the order comparisons list them (the first is the parity reference)."""
 MODEL_FORMATS = {  # formats each engine runs from a file (the built-in model runs everywhere)
     "openvino": ("onnx", "openvino-ir", "tf-graphdef", "tf-savedmodel"),
     "onnxruntime": ("onnx",),
@@ -68,6 +70,6 @@ def get_backend(name: str) -> Backend:
     return getattr(module, class_name)()
 
 
-__all__ = ["Backend", "InputSpec", "Session", "check_format", "check_installed", "engine_env",
+__all__ = ["ENGINES", "Backend", "InputSpec", "Session", "check_format", "check_installed", "engine_env",
            "get_backend",
            "REGISTRY"]

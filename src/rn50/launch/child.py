@@ -13,6 +13,8 @@ import os
 import sys
 import traceback
 
+import numpy as np
+
 from ..errors import Rn50Error
 
 
@@ -20,6 +22,13 @@ def _observed(env_names) -> dict:
     affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     return {"pid": os.getpid(), "affinity": affinity,
             "env": {name: os.environ.get(name) for name in env_names}}
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far, in MiB (Linux reports KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def run_job(job: dict, emit) -> dict:
@@ -39,8 +48,13 @@ def run_job(job: dict, emit) -> dict:
     emit({"type": "loaded", "input": spec.to_dict(), "load_timings": session.load_timings,
           "engine": engine})
     batch = synthetic_batch(spec.shape, spec.layout, model.mean, model.std, seed=job["data_seed"])
-    result = run_benchmark(session, batch, BenchmarkPlan(**job["plan"]), emit=emit)
-    return dict(result, engine=engine, input=spec.to_dict(), load_timings=session.load_timings)
+    if job.get("scenario") == "outputs":  # parity: the raw outputs for these images
+        outputs = np.asarray(session.run(batch), dtype=np.float64)
+        result = {"outputs": outputs.reshape(outputs.shape[0], -1).tolist()}
+    else:
+        result = run_benchmark(session, batch, BenchmarkPlan(**job["plan"]), emit=emit)
+    return dict(result, engine=engine, input=spec.to_dict(), load_timings=session.load_timings,
+                peak_rss_mib=peak_rss_mib())
 
 
 def main(argv: list[str]) -> int:

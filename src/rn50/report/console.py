@@ -75,3 +75,19 @@ def summary_lines(record: dict) -> list[str]:
         lines.append(text)
     lines += [f"WARNING: {w}" for w in record.get("warnings", [])]
     return lines
+
+
+def comparison_table(runs: dict) -> list[str]:
+    """One line per engine: latency, throughput, load/compile time, peak memory."""
+    lines = [f"{'engine':<12} {'batch':>5} {'p50 ms':>9} {'p90 ms':>9} {'img/s':>8} "
+             f"{'load s':>7} {'compile s':>9} {'peak RSS MiB':>12}  precision"]
+    for name, run in runs.items():
+        if run.get("status") != "ok":
+            lines.append(f"{name:<12} failed: {run.get('error')}")
+            continue
+        s, t = run["summary"], run["load_timings"]
+        lines.append(f"{name:<12} {run['batch_size']:>5} {s['latency_ms']['p50']:>9.2f} "
+                     f"{s['latency_ms']['p90']:>9.2f} {s['throughput_images_per_sec']:>8.2f} "
+                     f"{t['read_s']:>7.2f} {t['compile_s']:>9.2f} {run['peak_rss_mib']:>12.0f}  "
+                     f"{run['engine']['execution_precision']}")
+    return lines

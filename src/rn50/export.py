@@ -1,0 +1,107 @@
+"""`rn50 export`: write the built-in ResNet-50 (or a torchvision checkpoint) in an engine's format.
+
+Same weights in every format, so the seed's `--in-graph model.pb` path, ONNX
+Runtime, OpenVINO and PyTorch can all be exercised without a download. Files
+are written atomically and never over an existing file unless `force`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+
+from .backends import engine_env
+from .config import ModelConfig
+from .errors import ConfigError, OutputError
+from .models.builtin import build_onnx, onnx_weights
+from .models.detect import STATE_DICT
+from .models.resolve import builtin_model, file_model
+
+FORMATS = {"onnx": ".onnx", "openvino": ".xml", "pb": ".pb", "torchscript": ".pt"}
+
+
+def _weights(model: ModelConfig, environ: Mapping[str, str],
+             log: Callable[[str], None]) -> dict[str, np.ndarray]:
+    if model.path is None:
+        return onnx_weights(builtin_model(model, environ, log).path)
+    spec = file_model(model, environ)
+    if spec.format != STATE_DICT:
+        raise ConfigError(f"--model {spec.path} ({spec.format}): export converts the built-in model "
+                          "or a torchvision ResNet-50 state_dict")
+    from .backends.torch import load_state_dict_weights
+
+    return load_state_dict_weights(spec.path)
+
+
+def _sidecar(target: Path) -> Path | None:
+    return target.with_suffix(".bin") if target.suffix == ".xml" else None
+
+
+def _check_free(target: Path, force: bool) -> None:
+    for path in (target, _sidecar(target)):
+        if path is not None and path.exists() and not force:
+            raise OutputError(f"{path} already exists (use --force to replace it)")
+
+
+def _write(target: Path, write: Callable[[Path], None]) -> None:
+    """Write through a temporary folder beside the target, then move into place."""
+    sidecar = _sidecar(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=target.parent, prefix=".rn50-export-") as tmp:
+            staged = Path(tmp) / target.name
+            write(staged)
+            if sidecar is not None:
+                os.replace(staged.with_suffix(".bin"), sidecar)
+            os.replace(staged, target)
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+
+
+def export(fmt: str, output: str | None, model: ModelConfig, environ: Mapping[str, str],
+           data_format: str = "NHWC", force: bool = False,
+           log: Callable[[str], None] = print) -> Path:
+    """Write the model in `fmt` (onnx | openvino | pb | torchscript); return the path written."""
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format {fmt}: choose one of {', '.join(FORMATS)}")
+    stem = (f"resnet50_v1.5_builtin_seed{model.seed}" if model.path is None
+            else Path(model.path).stem)
+    target = Path(output or f"{stem}{FORMATS[fmt]}").expanduser().absolute()
+    if target.suffix != FORMATS[fmt]:
+        raise ConfigError(f"--output {target}: a {fmt} file must end in {FORMATS[fmt]}")
+    _check_free(target, force)
+    weights = _weights(model, environ, log)
+
+    def write(path: Path) -> None:
+        if fmt == "onnx":
+            path.write_bytes(build_onnx(model.seed, weights).SerializeToString())
+        elif fmt == "openvino":
+            import openvino as ov
+
+            onnx_path = path.with_suffix(".onnx")
+            onnx_path.write_bytes(build_onnx(model.seed, weights).SerializeToString())
+            ov.save_model(ov.Core().read_model(str(onnx_path)), str(path), compress_to_fp16=False)
+            onnx_path.unlink()
+        elif fmt == "pb":
+            for key, value in engine_env("tensorflow").items():  # before TensorFlow loads
+                os.environ.setdefault(key, value)
+            from .models.tf_graph import build_graphdef
+
+            path.write_bytes(build_graphdef(weights, data_format))
+        else:
+            from .models.torch_net import to_torchscript
+
+            to_torchscript(weights).save(str(path))
+
+    log(f"Writing {fmt} ({data_format if fmt == 'pb' else 'NCHW'} input) to {target} ...")
+    _write(target, write)
+    if model.path is None:
+        log("NOTE: the built-in model has random weights: for speed measurements only")
+    return target
+
+
+__all__ = ["FORMATS", "export"]
