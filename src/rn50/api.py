@@ -177,9 +177,6 @@ def _run(out: Console, launch: LaunchPlan, settings: Settings, model: ModelSpec,
 
 def _print_engine(out: Console, engine: dict) -> None:
     version = engine["versions"].get(engine["name"], "")
-    if "applied" not in engine:
-        out.line(f"Engine {engine['name']} {version}: {engine.get('note', '')}")
-        return
     applied = " ".join(f"{k}={v}" for k, v in engine["applied"].items())
     out.line(f"Engine {engine['name']} {version} applied: {applied}")
     out.line(f"Execution precision: {engine['execution_precision']} "

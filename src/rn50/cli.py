@@ -16,6 +16,7 @@ from .config import PRECISIONS, ModelConfig, RunConfig
 from .emit import emit_env, emit_python
 from .errors import ConfigError, Rn50Error
 from .export import FORMATS, export
+from .fetch import KNOWN_MODELS, fetch_model
 from .models.resolve import file_model
 from .report.console import comparison_table
 from .report.files import write_json
@@ -122,6 +123,17 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--verbose", "-v", action="store_true")
     exp.set_defaults(func=cmd_export)
 
+    fetch = sub.add_parser("fetch-model", help="download a pretrained ResNet-50 (verified)",
+                           description="Download a well-known pretrained ResNet-50, resuming "
+                           "an interrupted transfer and verifying its checksum.")
+    fetch.add_argument("name", nargs="?", help=f"one of: {', '.join(KNOWN_MODELS)}")
+    fetch.add_argument("--list", action="store_true", help="list the known models")
+    fetch.add_argument("--dest", default="models", help="folder to write to (default ./models)")
+    fetch.add_argument("--url", help="download from this address instead (a mirror)")
+    fetch.add_argument("--sha256", help="expected SHA-256 (or a prefix of it)")
+    fetch.add_argument("--verbose", "-v", action="store_true")
+    fetch.set_defaults(func=cmd_fetch)
+
     info = sub.add_parser("info", help="show this CPU and the recommended settings",
                           description="Show the platform and the recommended settings with "
                           "the reason for each; --emit prints them as a snippet for your code.")
@@ -183,6 +195,16 @@ def cmd_parity(args: argparse.Namespace) -> int:
     if not report["agree"]:
         print("rn50: error: engines disagree (see above)", file=sys.stderr)
         return 1
+    return 0
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    if args.list or not args.name:
+        for name, known in KNOWN_MODELS.items():
+            print(f"{name:<18} {known.description}\n{'':<18} {known.url}")
+        return 0 if args.list else 2
+    path = fetch_model(args.name, args.dest, url=args.url, sha256=args.sha256)
+    print(f"Model ready: {path}  (run: rn50 bench --model {path})")
     return 0
 
 

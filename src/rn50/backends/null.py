@@ -21,7 +21,9 @@ class NullSession(SyncSession):
         return self._logits
 
     def applied_settings(self) -> dict:
-        return {"note": "null backend: returns zeros instantly; figures are harness overhead"}
+        return {"applied": {"work": "none: returns zeros instantly; figures are harness overhead"},
+                "execution_precision": "none",
+                "execution_precision_source": "the null backend computes nothing"}
 
 
 class NullBackend:
