@@ -3,7 +3,10 @@
 
 The minimal loop is the least a user could write: the engine configured with the
 same properties rn50 applies (one stream, FP32, the same threads), the same
-CPUs, a synchronous `infer`/`run` loop timed with perf_counter. Both run
+CPUs, a synchronous `infer`/`run` loop timed with perf_counter. The TensorFlow
+loop reads the NCHW GraphDef rn50 caches beside the built-in model (run rn50 on
+TensorFlow once first; the script does, alternating); the PyTorch loop builds
+the same module rn50 does (frozen, channels-last). Both run
 alternately `--rounds` times; medians and ratios are printed. rn50's wrapper
 should cost under 2%.
 
@@ -38,6 +41,29 @@ if engine == "openvino":
         "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32", "ENABLE_CPU_PINNING": True})
     req = compiled.create_infer_request(); req.set_input_tensor(ov.Tensor(x, shared_memory=True))
     step = req.infer
+elif engine == "tensorflow":
+    import tensorflow as tf
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString(open(model[:-len(".onnx")] + ".nchw.pb", "rb").read())
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(graph_def, name="")
+    config = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=threads,
+                                      inter_op_parallelism_threads=1)
+    session = tf.compat.v1.Session(graph=graph, config=config)
+    step = lambda: session.run("predict:0", {"input:0": x})
+elif engine == "torch":
+    import torch
+    from rn50.models.builtin import onnx_weights
+    from rn50.models.torch_net import ResNet50
+    torch.set_num_threads(threads)
+    net = ResNet50(onnx_weights(model)).eval().to(memory_format=torch.channels_last)
+    xt = torch.from_numpy(x).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        net = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(net, xt)))
+    def step():
+        with torch.inference_mode():
+            net(xt)
 else:
     import onnxruntime as ort
     so = ort.SessionOptions(); so.intra_op_num_threads = threads; so.inter_op_num_threads = 1
@@ -63,15 +89,17 @@ def run_rn50(engine: str, model: str, batch: int, duration: float, workdir: Path
                     "--batch-size", str(batch), "--streams", "1", "--warmup-steps", "5",
                     "--steps", "1", "--duration", str(duration), "--bind", "affinity",
                     "--output-dir", str(workdir / "logs"), "--json", str(out)],
-                   check=True, stdout=subprocess.DEVNULL)
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     record = json.loads(out.read_text())
     return {"p50_ms": record["summary"]["latency_ms"]["p50"],
             "throughput": record["summary"]["throughput_images_per_sec"]}
 
 
 def run_loop(engine: str, model: str, batch: int, duration: float, cpus: set[int]) -> dict:
+    env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS="1", TF_CPP_MIN_LOG_LEVEL="2",
+               OMP_NUM_THREADS=str(len(cpus)))
     text = subprocess.run([sys.executable, "-c", LOOP, engine, model, str(batch), str(duration),
-                           str(len(cpus))], check=True, capture_output=True, text=True,
+                           str(len(cpus))], check=True, capture_output=True, text=True, env=env,
                           preexec_fn=lambda: os.sched_setaffinity(0, cpus)).stdout
     return json.loads(text.strip().splitlines()[-1])
 
@@ -81,7 +109,7 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=12.0)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--engines", default="openvino,onnxruntime")
+    parser.add_argument("--engines", default="openvino,onnxruntime,tensorflow,torch")
     args = parser.parse_args()
 
     model = builtin_model(ModelConfig(), os.environ, print).path

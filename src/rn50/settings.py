@@ -263,8 +263,10 @@ def recommend(platform: Platform, flags: UserFlags = UserFlags(),
     elif intra.source == ENV:
         omp = Choice(environ["OMP_NUM_THREADS"], ENV, "already set in the environment")
     else:
-        omp = Choice(str(intra.value), intra.source, "OMP_NUM_THREADS = intra-op threads")
-    openmp = "read by Intel OpenMP builds (TensorFlow, PyTorch); OpenVINO uses TBB and ignores it"
+        omp = Choice(str(intra.value), intra.source, "OMP_NUM_THREADS = intra-op threads "
+                     "(read by every OpenMP runtime, e.g. PyTorch's)")
+    openmp = ("read by Intel OpenMP (libiomp, as in Intel-optimized TensorFlow/PyTorch builds); "
+              "stock wheels (GNU OpenMP, Eigen threads) and OpenVINO (TBB) ignore it")
     env = {
         "OMP_NUM_THREADS": omp,
         "KMP_AFFINITY": _env("KMP_AFFINITY", SEED_KMP_AFFINITY, environ, openmp),
