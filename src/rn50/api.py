@@ -162,6 +162,10 @@ def _run(out: Console, launch: LaunchPlan, settings: Settings, model: ModelSpec,
                      f"input {message['input']['name']} {message['input']['shape']} "
                      f"{message['input']['layout']}")
             _print_engine(out, message["engine"])
+            meta = message["metadata"]
+            out.line(f"Model output: {meta['num_classes']} classes"
+                     + (" (background at 0: labels are offset by 1)" if meta["background_class"]
+                        else "") + f"; preprocessing: {meta['preprocessing']['name']}")
         elif kind == "first_inference":
             out.line(f"First inference: {message['ms']:.1f} ms (not in the figures)")
         elif kind == "phase":

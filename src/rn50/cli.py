@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
@@ -17,6 +18,7 @@ from .emit import emit_env, emit_python
 from .errors import ConfigError, Rn50Error
 from .export import FORMATS, export
 from .fetch import KNOWN_MODELS, fetch_model
+from .models.detect import STATE_DICT, detect_format
 from .models.resolve import file_model
 from .report.console import comparison_table
 from .report.files import write_json
@@ -205,6 +207,14 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         return 0 if args.list else 2
     path = fetch_model(args.name, args.dest, url=args.url, sha256=args.sha256)
     print(f"Model ready: {path}  (run: rn50 bench --model {path})")
+    if detect_format(path) == STATE_DICT:  # a torchvision checkpoint: ONNX for the other engines
+        onnx_path = path.with_suffix(".onnx")
+        if importlib.util.find_spec("torch") is None:
+            print(f"For OpenVINO/ONNX Runtime, convert it: rn50 export --model {path} --format onnx "
+                  "(needs pip install 'rn50[torch]')")
+        elif not onnx_path.exists():
+            export("onnx", str(onnx_path), ModelConfig(str(path)), os.environ)
+            print(f"Converted for OpenVINO/ONNX Runtime: {onnx_path}")
     return 0
 
 

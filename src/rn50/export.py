@@ -8,6 +8,7 @@ are written atomically and never over an existing file unless `force`.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable, Mapping
@@ -21,7 +22,8 @@ from .models.builtin import build_onnx, onnx_weights
 from .models.detect import STATE_DICT
 from .models.resolve import builtin_model, file_model
 
-FORMATS = {"onnx": ".onnx", "openvino": ".xml", "pb": ".pb", "torchscript": ".pt"}
+FORMATS = {"onnx": ".onnx", "openvino": ".xml", "pb": ".pb", "savedmodel": "",
+           "torchscript": ".pt"}
 
 
 def _weights(model: ModelConfig, environ: Mapping[str, str],
@@ -57,6 +59,8 @@ def _write(target: Path, write: Callable[[Path], None]) -> None:
             write(staged)
             if sidecar is not None:
                 os.replace(staged.with_suffix(".bin"), sidecar)
+            if target.is_dir():  # a SavedModel folder being replaced (--force)
+                shutil.rmtree(target)
             os.replace(staged, target)
     except OSError as exc:
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
@@ -71,7 +75,7 @@ def export(fmt: str, output: str | None, model: ModelConfig, environ: Mapping[st
     stem = (f"resnet50_v1.5_builtin_seed{model.seed}" if model.path is None
             else Path(model.path).stem)
     target = Path(output or f"{stem}{FORMATS[fmt]}").expanduser().absolute()
-    if target.suffix != FORMATS[fmt]:
+    if FORMATS[fmt] and target.suffix != FORMATS[fmt]:
         raise ConfigError(f"--output {target}: a {fmt} file must end in {FORMATS[fmt]}")
     _check_free(target, force)
     weights = _weights(model, environ, log)
@@ -86,18 +90,22 @@ def export(fmt: str, output: str | None, model: ModelConfig, environ: Mapping[st
             onnx_path.write_bytes(build_onnx(model.seed, weights).SerializeToString())
             ov.save_model(ov.Core().read_model(str(onnx_path)), str(path), compress_to_fp16=False)
             onnx_path.unlink()
-        elif fmt == "pb":
+        elif fmt in ("pb", "savedmodel"):
             for key, value in engine_env("tensorflow").items():  # before TensorFlow loads
                 os.environ.setdefault(key, value)
-            from .models.tf_graph import build_graphdef
+            from .models.tf_graph import build_graphdef, save_savedmodel
 
-            path.write_bytes(build_graphdef(weights, data_format))
+            if fmt == "pb":
+                path.write_bytes(build_graphdef(weights, data_format))
+            else:
+                save_savedmodel(weights, str(path), data_format)
         else:
             from .models.torch_net import to_torchscript
 
             to_torchscript(weights).save(str(path))
 
-    log(f"Writing {fmt} ({data_format if fmt == 'pb' else 'NCHW'} input) to {target} ...")
+    tf_format = fmt in ("pb", "savedmodel")
+    log(f"Writing {fmt} ({data_format if tf_format else 'NCHW'} input) to {target} ...")
     _write(target, write)
     if model.path is None:
         log("NOTE: the built-in model has random weights: for speed measurements only")

@@ -72,14 +72,18 @@ def test_model_the_engine_cannot_read_fails_in_the_child_with_one_line(run_cli, 
     assert record["status"] == "error" and "could not be read" in record["error"]
 
 
-def test_onnxruntime_refuses_a_non_onnx_file_in_one_line(run_cli, tmp_path):
-    pytest.importorskip("onnxruntime")
+def test_engine_that_cannot_run_the_format_is_refused_in_one_line(run_cli, tmp_path):
+    script = tmp_path / "model.pt"
+    script.write_bytes(b"PK\x03\x04")  # a zip header: the archive check fails first
+    proc = run_cli("-m", "rn50", "bench", "--backend", "onnxruntime", "--model", str(script),
+                   "--output-dir", str(tmp_path / "o"))
+    assert_one_line_error(proc, str(script), "damaged zip archive")
     graph = tmp_path / "model.pb"
     graph.write_bytes(b"\x0a\x00")
-    proc = run_cli("-m", "rn50", "bench", "--backend", "onnxruntime", "--model", str(graph),
+    proc = run_cli("-m", "rn50", "bench", "--backend", "torch", "--model", str(graph),
                    "--output-dir", str(tmp_path / "o"))
-    assert_one_line_error(proc, "--backend onnxruntime cannot run", str(graph), "tf-graphdef",
-                          "engines that can: openvino, tensorflow")
+    assert_one_line_error(proc, "--backend torch cannot run", str(graph), "tf-graphdef",
+                          "engines that can: openvino, onnxruntime, tensorflow")
 
 
 def test_json_copy_that_cannot_be_written(run_cli, tmp_path):

@@ -12,7 +12,7 @@ from conftest import REPO
 from rn50.api import check_parity, installed_engines
 from rn50.backends import ENGINES
 from rn50.config import ModelConfig
-from rn50.models.detect import (GRAPHDEF, IR, ONNX, SAVEDMODEL, STATE_DICT, TORCHSCRIPT,
+from rn50.models.detect import (GRAPHDEF, IR, KERAS, ONNX, SAVEDMODEL, STATE_DICT, TORCHSCRIPT,
                                 detect_format)
 from rn50.models.resnet50 import fold_torchvision, seeded_weights
 
@@ -29,7 +29,7 @@ def exported(model_cache, tmp_path_factory):
     paths = {fmt: export(fmt, str(folder / f"model{suffix}"), ModelConfig(), env,
                          log=lambda line: None)
              for fmt, suffix in (("onnx", ".onnx"), ("openvino", ".xml"), ("pb", ".pb"),
-                                 ("torchscript", ".pt"))}
+                                 ("savedmodel", ""), ("torchscript", ".pt"))}
     return paths
 
 
@@ -58,9 +58,7 @@ def test_formats_are_detected_by_content(exported, tmp_path):
     renamed = tmp_path / "graph.bin"  # the suffix does not decide
     renamed.write_bytes(exported["pb"].read_bytes()[:4096])
     assert detect_format(renamed) == GRAPHDEF
-    (tmp_path / "saved").mkdir()
-    (tmp_path / "saved" / "saved_model.pb").write_bytes(b"\x08\x01")
-    assert detect_format(tmp_path / "saved") == SAVEDMODEL
+    assert detect_format(exported["savedmodel"]) == SAVEDMODEL
 
 
 def test_seed_command_on_tensorflow_with_exported_pb(run_cli, exported, tmp_path):
@@ -83,14 +81,42 @@ def test_seed_command_on_tensorflow_with_exported_pb(run_cli, exported, tmp_path
     assert record["input"]["layout"] == "NHWC"
 
 
+def test_graphdef_agrees_across_tensorflow_openvino_and_onnxruntime(exported, model_cache):
+    """ONNX Runtime gets the .pb through tf2onnx (converted once, cached)."""
+    report = check_parity(ModelConfig(path=str(exported["pb"]), cache_dir=str(model_cache)),
+                          ["tensorflow", "openvino", "onnxruntime"], batch_size=2,
+                          log=lambda line: None)
+    assert report["agree"], report["comparisons"]
+    assert list((model_cache / "converted").glob("*.onnx"))
+
+
 @pytest.mark.parametrize("fmt,backend", [("pb", "openvino"), ("openvino", "openvino"),
-                                         ("onnx", "onnxruntime"), ("torchscript", "torch")])
+                                         ("onnx", "onnxruntime"), ("torchscript", "torch"),
+                                         ("savedmodel", "tensorflow"), ("savedmodel", "openvino")])
 def test_exported_formats_run_on_their_engines(run_cli, exported, tmp_path, fmt, backend):
     out = tmp_path / "logs"
     proc = run_cli("-m", "rn50", "bench", "--backend", backend, "--model", str(exported[fmt]),
                    *QUICK, "--output-dir", str(out))
     assert proc.returncode == 0, proc.stderr
     assert record_of(out)["engine"]["execution_precision"] == "f32"
+
+
+def test_keras_model_runs_on_tensorflow(run_cli, tmp_path):
+    import keras
+
+    inputs = keras.Input((224, 224, 3))
+    x = keras.layers.Conv2D(4, 3, strides=8)(inputs)
+    outputs = keras.layers.Dense(10, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
+    path = tmp_path / "tiny.keras"
+    keras.Model(inputs, outputs).save(path)
+    assert detect_format(path) == KERAS
+    out = tmp_path / "logs"
+    proc = run_cli("-m", "rn50", "bench", "--backend", "tensorflow", "--model", str(path), *QUICK,
+                   "--output-dir", str(out))
+    assert proc.returncode == 0, proc.stderr
+    record = record_of(out)
+    assert record["model_metadata"]["num_classes"] == 10
+    assert record["input"]["layout"] == "NHWC"
 
 
 def test_builtin_runs_on_tensorflow_and_torch_with_settings_applied(run_cli, tmp_path):

@@ -22,8 +22,8 @@ ENGINES = ("openvino", "onnxruntime", "tensorflow", "torch")
 """The real engines, in the order comparisons list them (the first is the parity reference)."""
 MODEL_FORMATS = {  # formats each engine runs from a file (the built-in model runs everywhere)
     "openvino": ("onnx", "openvino-ir", "tf-graphdef", "tf-savedmodel"),
-    "onnxruntime": ("onnx",),
-    "tensorflow": ("tf-graphdef",),
+    "onnxruntime": ("onnx", "tf-graphdef"),  # a GraphDef via tf2onnx, converted once
+    "tensorflow": ("tf-graphdef", "tf-savedmodel", "keras"),
     "torch": ("torchscript", "torch-state-dict"),
 }
 ENGINE_ENV = {  # set in the benchmark process before the engine loads

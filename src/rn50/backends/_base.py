@@ -36,6 +36,7 @@ class Session(Protocol):
     input_spec: InputSpec
     concurrency: int
     load_timings: dict[str, float]
+    num_classes: int | None  # width of the output (1001: background class at 0)
 
     def run(self, batch: np.ndarray) -> np.ndarray: ...
 

@@ -15,6 +15,7 @@ class NullSession(SyncSession):
     def __init__(self, batch_size: int) -> None:
         self.input_spec = InputSpec("input", (batch_size, 3, 224, 224), "NCHW")
         self.load_timings = {"read_s": 0.0, "compile_s": 0.0}
+        self.num_classes = NUM_CLASSES
         self._logits = np.zeros((batch_size, NUM_CLASSES), dtype=np.float32)
 
     def run(self, batch: np.ndarray) -> np.ndarray:

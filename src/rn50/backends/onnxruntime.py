@@ -16,6 +16,8 @@ import numpy as np
 
 from ..errors import EngineError, ModelError
 from ..models import ModelSpec
+from ..models.convert import graphdef_to_onnx
+from ..models.detect import GRAPHDEF
 from ..settings import Settings
 from ._base import InputSpec, SyncSession, image_layout
 
@@ -44,6 +46,8 @@ class OnnxRuntimeSession(SyncSession):
         self.load_timings = load_timings
         self._options = options
         self._streams_note = streams_note
+        width = session.get_outputs()[0].shape[-1]
+        self.num_classes = width if isinstance(width, int) else None
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         return self._session.run(None, {self._input: batch})[0]
@@ -75,6 +79,9 @@ class OnnxRuntimeBackend:
         ort = self._ort
         if precision != "fp32":
             raise EngineError(f"--precision {precision}: not supported by the onnxruntime backend yet")
+        path = model.path
+        if model.format == GRAPHDEF:
+            path = str(graphdef_to_onnx(model))
         options = onnxruntime_options(settings)
         so = ort.SessionOptions()
         so.intra_op_num_threads = options["intra_op_num_threads"]
@@ -86,7 +93,7 @@ class OnnxRuntimeBackend:
             so.add_session_config_entry(key, value)
         start = time.perf_counter()
         try:
-            session = ort.InferenceSession(model.path, so, providers=[PROVIDER])
+            session = ort.InferenceSession(path, so, providers=[PROVIDER])
         except Exception as exc:  # ORT raises its own Fail/InvalidGraph types
             raise ModelError(f"model file {model.path} could not be loaded by ONNX Runtime: "
                              f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc

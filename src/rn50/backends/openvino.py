@@ -85,6 +85,8 @@ class OpenVINOSession:
         self.load_timings = load_timings
         self._requested = requested
         self.concurrency = max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+        width = compiled.outputs[0].get_partial_shape()[-1]
+        self.num_classes = width.get_length() if width.is_static else None
         self._request = compiled.create_infer_request()
         self._bound: list[int | None] = [None] * self.concurrency
         self._queue = None

@@ -19,10 +19,10 @@ from ..errors import EngineError, ModelError
 from ..models import ModelSpec
 from ..models.cache import get_or_build
 from ..models.detect import GRAPHDEF, KERAS, ONNX, SAVEDMODEL
+from ..models.tf_nodes import KNOWN_OUTPUTS, pick_nodes
 from ..settings import Settings
 from ._base import InputSpec, SyncSession, image_layout
 
-KNOWN_OUTPUTS = ("predict", "softmax_tensor", "probs", "logits")  # Model Zoo, MLPerf, others
 
 
 def builtin_graphdef(model: ModelSpec, data_format: str, log=print) -> Path:
@@ -37,35 +37,11 @@ def builtin_graphdef(model: ModelSpec, data_format: str, log=print) -> Path:
     return path
 
 
-def _pick_nodes(graph_def, input_node: str | None, output_node: str | None, path: str):
-    names = {n.name: n for n in graph_def.node}
-    if input_node is None:
-        placeholders = [n.name for n in graph_def.node if n.op == "Placeholder"]
-        if len(placeholders) != 1:
-            raise ModelError(f"model {path} has {len(placeholders)} inputs "
-                             f"({', '.join(placeholders[:5]) or 'none'}); name one with --input-node")
-        input_node = placeholders[0]
-    if output_node is None:
-        output_node = next((n for n in KNOWN_OUTPUTS if n in names), None)
-        if output_node is None:
-            consumed = {i.split(":")[0].lstrip("^") for n in graph_def.node for i in n.input}
-            softmax = [n.name for n in graph_def.node if n.op == "Softmax"]
-            leaves = [n.name for n in graph_def.node if n.name not in consumed
-                      and n.op not in ("Const", "NoOp", "Placeholder")]
-            candidates = softmax[-1:] or leaves
-            if len(candidates) != 1:
-                raise ModelError(f"model {path}: cannot tell the output node "
-                                 f"(candidates: {', '.join(candidates[:5])}); name it with --output-node")
-            output_node = candidates[0]
-    for flag, name in (("--input-node", input_node), ("--output-node", output_node)):
-        if name not in names:
-            raise ModelError(f"model {path} has no node named {name!r} ({flag})")
-    return input_node, output_node
-
-
 class TensorFlowSession(SyncSession):
-    def __init__(self, run, input_spec: InputSpec, load_timings: dict[str, float], applied: dict):
+    def __init__(self, run, input_spec: InputSpec, load_timings: dict[str, float], applied: dict,
+                 num_classes: int | None):
         self._run = run
+        self.num_classes = num_classes
         self.input_spec = input_spec
         self.load_timings = load_timings
         self._applied = applied
@@ -98,17 +74,19 @@ class TensorFlowBackend:
         intra, inter = int(settings.intra_threads.value), int(settings.inter_threads.value)
         config = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=intra,
                                           inter_op_parallelism_threads=inter)
+        if model.format in (SAVEDMODEL, KERAS):
+            return self._load_eager(model, settings, intra, inter)
         start = time.perf_counter()
         path = model.path
         if model.format == ONNX and model.source == "builtin":
             path = str(builtin_graphdef(model, str(settings.data_layout.value)))
         elif model.format != GRAPHDEF:
             raise ModelError(f"model file {model.path} ({model.format}): the tensorflow backend "
-                             "runs frozen GraphDef .pb files in this version")
+                             "runs GraphDef, SavedModel and Keras files")
         graph_def = tf.compat.v1.GraphDef()
         try:
             graph_def.ParseFromString(Path(path).read_bytes())
-            input_node, output_node = _pick_nodes(graph_def, model.input_node, model.output_node, path)
+            input_node, output_node = pick_nodes(graph_def, model.input_node, model.output_node, path)
             graph = tf.Graph()
             with graph.as_default():
                 tf.compat.v1.import_graph_def(graph_def, name="")
@@ -139,5 +117,63 @@ class TensorFlowBackend:
                    "input_node": input_node, "output_node": output_node, "data_format": layout,
                    "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset"),
                    "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "unset")}
+        out_shape = graph.get_tensor_by_name(f"{output_node}:0").shape
+        classes = out_shape.as_list()[-1] if out_shape.rank else None
         return TensorFlowSession(run, InputSpec(input_node, shape, layout),
-                                 {"read_s": read_s, "compile_s": compile_s}, applied)
+                                 {"read_s": read_s, "compile_s": compile_s}, applied, classes)
+
+    def _load_eager(self, model: ModelSpec, settings: Settings, intra: int,
+                    inter: int) -> TensorFlowSession:
+        """A SavedModel signature or a Keras model, run as a tf.function."""
+        tf = self._tf
+        tf.config.threading.set_intra_op_parallelism_threads(intra)
+        tf.config.threading.set_inter_op_parallelism_threads(inter)
+        start = time.perf_counter()
+        try:
+            if model.format == KERAS:
+                keras_model = tf.keras.models.load_model(model.path, compile=False)
+                spec = keras_model.inputs[0]
+                input_name, dims = spec.name, list(spec.shape)
+                fn = tf.function(lambda x: keras_model(x, training=False))
+                output_name = "output"
+                outputs = keras_model.outputs[0].shape
+            else:
+                loaded = tf.saved_model.load(model.path)
+                signature = loaded.signatures["serving_default"]
+                (input_name, spec), = signature.structured_input_signature[1].items()
+                dims = spec.shape.as_list()
+                keys = list(signature.structured_outputs)
+                output_name = model.output_node or next(
+                    (k for k in KNOWN_OUTPUTS if k in keys), keys[0])
+                outputs = signature.structured_outputs[output_name].shape
+
+                def fn(x, signature=signature, input_name=input_name, output_name=output_name):
+                    return signature(**{input_name: x})[output_name]
+        except (KeyError, ValueError) as exc:
+            raise ModelError(f"model {model.path} has no usable serving signature ({exc})") from exc
+        except Exception as exc:
+            raise ModelError(f"model {model.path} could not be loaded by TensorFlow "
+                             f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+                             ) from exc
+        read_s = time.perf_counter() - start
+        dims = [-1 if d is None else d for d in dims]
+        layout = image_layout(dims)
+        if layout is None:
+            raise ModelError(f"model {model.path}: input {input_name!r} has shape {dims}, "
+                             "not an image tensor (N,H,W,3 or N,3,H,W)")
+        batch = int(settings.batch_size.value)
+        shape = ((batch, *(d if d > 0 else 224 for d in dims[1:3]), 3) if layout == "NHWC"
+                 else (batch, 3, *(d if d > 0 else 224 for d in dims[2:])))
+
+        def run(x: np.ndarray) -> np.ndarray:
+            return fn(tf.constant(x)).numpy()
+
+        threading = tf.config.threading
+        applied = {"intra_op_parallelism_threads": str(threading.get_intra_op_parallelism_threads()),
+                   "inter_op_parallelism_threads": str(threading.get_inter_op_parallelism_threads()),
+                   "input_node": input_name, "output_node": output_name, "data_format": layout,
+                   "graph": "tf.function", "TF_ENABLE_ONEDNN_OPTS":
+                   os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset")}
+        classes = outputs[-1] if len(outputs) else None
+        return TensorFlowSession(run, InputSpec(input_name, shape, layout),
+                                 {"read_s": read_s, "compile_s": 0.0}, applied, classes)

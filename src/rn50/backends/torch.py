@@ -49,7 +49,7 @@ def load_state_dict_weights(path: str) -> dict[str, np.ndarray]:
 
 class TorchSession(SyncSession):
     def __init__(self, module, input_spec: InputSpec, load_timings: dict[str, float],
-                 applied: dict) -> None:
+                 applied: dict, num_classes: int | None) -> None:
         import torch
 
         self._torch = torch
@@ -58,6 +58,7 @@ class TorchSession(SyncSession):
         self.load_timings = load_timings
         self._applied = applied
         self._bound: tuple[int, object] | None = None
+        self.num_classes = num_classes
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         torch = self._torch
@@ -120,7 +121,7 @@ class TorchBackend:
                 else torch.jit.trace(module, example)
             frozen = torch.jit.optimize_for_inference(torch.jit.freeze(scripted.eval()))
             try:
-                frozen(example)
+                probe = frozen(example)
             except Exception as exc:
                 raise ModelError(f"model {model.path} does not take a {tuple(example.shape)} "
                                  f"image batch ({type(exc).__name__})") from exc
@@ -130,4 +131,5 @@ class TorchBackend:
                    "memory_format": "channels_last", "graph": "torch.jit.freeze + "
                    "optimize_for_inference", "mkldnn": str(torch.backends.mkldnn.is_available())}
         return TorchSession(frozen, InputSpec("input", (batch, 3, 224, 224), "NCHW"),
-                            {"read_s": read_s, "compile_s": compile_s}, applied)
+                            {"read_s": read_s, "compile_s": compile_s}, applied,
+                            int(probe.shape[-1]) if probe.dim() == 2 else None)

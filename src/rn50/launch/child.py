@@ -35,6 +35,7 @@ def run_job(job: dict, emit) -> dict:
     # Engine imports happen here, after the binding and environment are in place.
     from ..backends import get_backend
     from ..data.synthetic import synthetic_batch
+    from ..models.metadata import describe
     from ..models.resolve import model_spec_from_dict
     from ..scenarios.benchmark import BenchmarkPlan, run_benchmark
     from ..settings import settings_from_dict
@@ -45,8 +46,9 @@ def run_job(job: dict, emit) -> dict:
     session = backend.load(model, settings, job["precision"])
     engine = {"name": backend.name, "versions": backend.versions(), **session.applied_settings()}
     spec = session.input_spec
+    metadata = describe(model.source, model.format, spec.name, spec.layout, session.num_classes)
     emit({"type": "loaded", "input": spec.to_dict(), "load_timings": session.load_timings,
-          "engine": engine})
+          "engine": engine, "metadata": metadata})
     batch = synthetic_batch(spec.shape, spec.layout, model.mean, model.std, seed=job["data_seed"])
     if job.get("scenario") == "outputs":  # parity: the raw outputs for these images
         outputs = np.asarray(session.run(batch), dtype=np.float64)
@@ -54,7 +56,7 @@ def run_job(job: dict, emit) -> dict:
     else:
         result = run_benchmark(session, batch, BenchmarkPlan(**job["plan"]), emit=emit)
     return dict(result, engine=engine, input=spec.to_dict(), load_timings=session.load_timings,
-                peak_rss_mib=peak_rss_mib())
+                model_metadata=metadata, peak_rss_mib=peak_rss_mib())
 
 
 def main(argv: list[str]) -> int:

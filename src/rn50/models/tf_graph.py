@@ -20,11 +20,8 @@ OUTPUT_NODE = "predict"
 LOGITS_NODE = "logits"
 
 
-def build_graphdef(weights: Mapping[str, np.ndarray], data_format: str = "NHWC") -> bytes:
-    """Serialized frozen GraphDef of ResNet-50 v1.5 with these weights."""
-    from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2)
-
+def make_forward(weights: Mapping[str, np.ndarray], data_format: str = "NHWC"):
+    """A tf.function image batch -> softmax probabilities, with these weights as constants."""
     if data_format not in ("NHWC", "NCHW"):
         raise ValueError(f"data format must be NHWC or NCHW, not {data_format}")
     nhwc = data_format == "NHWC"
@@ -66,5 +63,27 @@ def build_graphdef(weights: Mapping[str, np.ndarray], data_format: str = "NHWC")
                              + biases["fc.bias"], name=LOGITS_NODE)
         return tf.nn.softmax(logits, name=OUTPUT_NODE)
 
+    return forward
+
+
+def build_graphdef(weights: Mapping[str, np.ndarray], data_format: str = "NHWC") -> bytes:
+    """Serialized frozen GraphDef of ResNet-50 v1.5 with these weights."""
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2)
+
+    forward = make_forward(weights, data_format)
     frozen = convert_variables_to_constants_v2(forward.get_concrete_function())
     return frozen.graph.as_graph_def().SerializeToString()
+
+
+def save_savedmodel(weights: Mapping[str, np.ndarray], folder: str, data_format: str = "NHWC") -> None:
+    """A TF SavedModel whose serving signature maps ``input`` to ``predict``."""
+    module = tf.Module()
+    forward = make_forward(weights, data_format)
+
+    @tf.function(input_signature=forward.input_signature)
+    def serve(x):
+        return {OUTPUT_NODE: forward(x)}
+
+    module.serve = serve
+    tf.saved_model.save(module, folder, signatures={"serving_default": serve})
