@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     parity.set_defaults(func=cmd_parity)
 
     exp = sub.add_parser("export", help="write the built-in ResNet-50 as ONNX, OpenVINO IR, "
-                         "TF .pb or TorchScript",
+                         "TF .pb or SavedModel, or TorchScript",
                          description="Write the built-in ResNet-50 (same weights in every "
                          "format; the .pb uses Model Zoo's node names input -> predict), or "
                          "convert a torchvision ResNet-50 state_dict.")
