@@ -83,9 +83,10 @@ print(json.dumps({"p50_ms": float(np.median(times)) * 1e3, "throughput": len(tim
 """
 
 
-def run_rn50(engine: str, model: str, batch: int, duration: float, workdir: Path) -> dict:
+def run_rn50(engine: str, batch: int, duration: float, workdir: Path) -> dict:
     out = workdir / f"{engine}_{len(list(workdir.iterdir()))}.json"
-    subprocess.run([sys.executable, "-m", "rn50", "bench", "--backend", engine, "--model", model,
+    # The built-in model (no --model): the same file and weights the loop below uses.
+    subprocess.run([sys.executable, "-m", "rn50", "bench", "--backend", engine,
                     "--batch-size", str(batch), "--streams", "1", "--warmup-steps", "5",
                     "--steps", "1", "--duration", str(duration), "--bind", "affinity",
                     "--output-dir", str(workdir / "logs"), "--json", str(out)],
@@ -119,7 +120,7 @@ def main() -> int:
         for engine in args.engines.split(","):
             ours, loop = [], []
             for _ in range(args.rounds):
-                ours.append(run_rn50(engine, model, args.batch, args.duration, Path(tmp)))
+                ours.append(run_rn50(engine, args.batch, args.duration, Path(tmp)))
                 loop.append(run_loop(engine, model, args.batch, args.duration, cpus))
             med = {k: (statistics.median(r[k] for r in ours), statistics.median(r[k] for r in loop))
                    for k in ("p50_ms", "throughput")}

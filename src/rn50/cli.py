@@ -79,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
                        "runs each and prints one comparison table")
     bench.add_argument("--input-node", help="input tensor name of a TF graph (default: detected)")
     bench.add_argument("--output-node", help="output tensor name of a TF graph (default: detected)")
+    bench.add_argument("--class-offset", type=int, choices=(0, 1),
+                       help="index of the first ImageNet class in the output (default: 1 for "
+                       "1001-class models, else 0)")
+    bench.add_argument("--preprocessing", choices=("torchvision", "modelzoo"),
+                       help="the model's expected preprocessing (default: from its origin)")
     bench.add_argument("--precision", default="fp32", choices=PRECISIONS + ("bfloat16", "int8"),
                        help="numeric precision (default: fp32)")
     bench.add_argument("--warmup-steps", type=int, help="untimed steps first "
@@ -151,7 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_bench(args: argparse.Namespace) -> int:
     config = RunConfig(flags=user_flags(args),
                        model=ModelConfig(args.model, args.cache_dir, input_node=args.input_node,
-                                         output_node=args.output_node),
+                                         output_node=args.output_node,
+                                         class_offset=args.class_offset,
+                                         preprocessing=args.preprocessing),
                        backend=args.backend, precision=args.precision,
                        warmup_steps=args.warmup_steps, steps=args.steps, duration=args.duration,
                        output_dir=args.output_dir, json_path=args.json_path, verbose=args.verbose,

@@ -19,6 +19,8 @@ class ModelConfig:
     seed: int = 0
     input_node: str | None = None
     output_node: str | None = None
+    class_offset: int | None = None  # None: detected (1 for 1001-class models)
+    preprocessing: str | None = None  # None: detected from the model's origin
 
 
 @dataclass(frozen=True)

@@ -227,3 +227,16 @@ def test_graph_with_a_non_image_input_is_refused(run_cli, tmp_path):
     proc = run_cli("-m", "rn50", "bench", "--model", str(path), "--output-dir", str(tmp_path / "o"))
     assert proc.returncode == 1
     assert "not an image tensor" in proc.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("backend,message", [("tensorflow", "not a valid TensorFlow GraphDef"),
+                                             ("openvino", "could not be read by OpenVINO")])
+def test_truncated_graphdef_is_one_line(run_cli, exported, tmp_path, backend, message):
+    cut = tmp_path / "cut.pb"
+    cut.write_bytes(exported["pb"].read_bytes()[:1_000_000])
+    proc = run_cli("-m", "rn50", "bench", "--backend", backend, "--model", str(cut),
+                   "--output-dir", str(tmp_path / "o"))
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"rn50: error: model file {cut}") and message in last
+    assert "Traceback" not in proc.stderr

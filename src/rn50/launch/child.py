@@ -46,7 +46,8 @@ def run_job(job: dict, emit) -> dict:
     session = backend.load(model, settings, job["precision"])
     engine = {"name": backend.name, "versions": backend.versions(), **session.applied_settings()}
     spec = session.input_spec
-    metadata = describe(model.source, model.format, spec.name, spec.layout, session.num_classes)
+    metadata = describe(model.source, model.format, spec.name, spec.layout, session.num_classes,
+                        model.class_offset, model.preprocessing)
     emit({"type": "loaded", "input": spec.to_dict(), "load_timings": session.load_timings,
           "engine": engine, "metadata": metadata})
     batch = synthetic_batch(spec.shape, spec.layout, model.mean, model.std, seed=job["data_seed"])

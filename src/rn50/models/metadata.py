@@ -16,19 +16,27 @@ PREPROCESSING = {
 
 
 def describe(source: str, model_format: str, input_name: str, layout: str,
-             num_classes: int | None) -> dict:
-    """Metadata of a loaded image classifier (pure)."""
-    offset = 1 if num_classes == 1001 else 0
-    tf_style = model_format in ("tf-graphdef", "tf-savedmodel") or input_name.split(":")[0] in (
-        "input", "input_tensor") and num_classes == 1001
-    style = "modelzoo" if (tf_style and source == "file") else "torchvision"
+             num_classes: int | None, class_offset: int | None = None,
+             preprocessing: str | None = None) -> dict:
+    """Metadata of a loaded image classifier (pure); explicit overrides win and say so."""
+    if class_offset is None:
+        offset, offset_reason = (1, "1001 outputs: background class at 0") if num_classes == 1001 \
+            else (0, f"{num_classes} outputs")
+    else:
+        offset, offset_reason = class_offset, "set by --class-offset"
+    if preprocessing is None:
+        tf_style = model_format in ("tf-graphdef", "tf-savedmodel") or (
+            input_name.split(":")[0] in ("input", "input_tensor") and num_classes == 1001)
+        style = "modelzoo" if (tf_style and source == "file") else "torchvision"
+        reason = ("TensorFlow/MLPerf-style model: mean subtraction on 0-255" if style == "modelzoo"
+                  else "torchvision-style normalisation (the built-in model's)")
+    else:
+        style, reason = preprocessing, "set by --preprocessing"
     return {
         "input_layout": layout,
         "num_classes": num_classes,
         "class_offset": offset,
+        "class_offset_reason": offset_reason,
         "background_class": offset == 1,
-        "preprocessing": dict(PREPROCESSING[style], name=style,
-                              reason=("TensorFlow/MLPerf-style model: mean subtraction on 0-255"
-                                      if style == "modelzoo" else
-                                      "torchvision-style normalisation (the built-in model's)")),
+        "preprocessing": dict(PREPROCESSING[style], name=style, reason=reason),
     }

@@ -56,7 +56,8 @@ def builtin_model(config: ModelConfig, environ: Mapping[str, str],
                                               "seed": config.seed}, log)
     return ModelSpec(path=str(path), name="resnet50_v1.5 (built-in)", source="builtin",
                      random_weights=True, macs_per_image=builtin.macs_per_image(), sha256=digest,
-                     cache_dir=str(cache))
+                     cache_dir=str(cache), class_offset=config.class_offset,
+                     preprocessing=config.preprocessing)
 
 
 def _check_onnx(path: Path) -> None:
@@ -87,4 +88,5 @@ def file_model(config: ModelConfig, environ: Mapping[str, str]) -> ModelSpec:
     return ModelSpec(path=str(path.resolve()), name=path.name, source="file",
                      random_weights=False, macs_per_image=None, format=fmt,
                      cache_dir=str(cache_folder(config, environ)),
-                     input_node=config.input_node, output_node=config.output_node)
+                     input_node=config.input_node, output_node=config.output_node,
+                     class_offset=config.class_offset, preprocessing=config.preprocessing)
