@@ -25,6 +25,8 @@ class ModelSpec:
     cache_dir: str | None = None
     input_node: str | None = None
     output_node: str | None = None
+    class_offset: int | None = None
+    preprocessing: str | None = None
     macs_per_image: int | None = None
     sha256: str | None = None
     mean: tuple[float, float, float] = (123.675, 116.28, 103.53)
