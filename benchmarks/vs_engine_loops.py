@@ -3,7 +3,8 @@
 
 The minimal loop is the least a user could write: the engine configured with the
 same properties rn50 applies (one stream, FP32, the same threads), the same
-CPUs, a synchronous `infer`/`run` loop timed with perf_counter. The TensorFlow
+CPUs, a synchronous `infer`/`run` loop timed with perf_counter. Who runs first
+alternates from round to round. The TensorFlow
 loop reads the NCHW GraphDef rn50 caches beside the built-in model (run rn50 on
 TensorFlow once first; the script does, alternating); the PyTorch loop builds
 the same module rn50 does (frozen, channels-last). Both run
@@ -119,9 +120,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for engine in args.engines.split(","):
             ours, loop = [], []
-            for _ in range(args.rounds):
-                ours.append(run_rn50(engine, args.batch, args.duration, Path(tmp)))
-                loop.append(run_loop(engine, model, args.batch, args.duration, cpus))
+            for round_ in range(args.rounds):  # alternate who goes first, against order bias
+                runs = [lambda: ours.append(run_rn50(engine, args.batch, args.duration, Path(tmp))),
+                        lambda: loop.append(run_loop(engine, model, args.batch, args.duration, cpus))]
+                for run in runs if round_ % 2 == 0 else runs[::-1]:
+                    run()
             med = {k: (statistics.median(r[k] for r in ours), statistics.median(r[k] for r in loop))
                    for k in ("p50_ms", "throughput")}
             rows.append((engine, med))

@@ -184,6 +184,11 @@ def test_torchvision_state_dict_folds_back_and_runs(run_cli, tmp_path):
     report = check_parity(ModelConfig(path=str(onnx_path)), ["openvino", "onnxruntime"],
                           batch_size=2, log=lambda line: None)
     assert report["agree"]
+    # the checkpoint itself runs everywhere: converted once (cached) for OpenVINO and ORT
+    report = check_parity(ModelConfig(path=str(path), cache_dir=str(tmp_path / "cache")),
+                          ["torch", "openvino", "onnxruntime"], batch_size=2, log=lambda line: None)
+    assert report["agree"], report["comparisons"]
+    assert len(list((tmp_path / "cache" / "converted").glob("*.onnx"))) == 1
 
 
 class Payload:

@@ -21,8 +21,9 @@ PLANNED: tuple[str, ...] = ()
 ENGINES = ("openvino", "onnxruntime", "tensorflow", "torch")
 """The real engines, in the order comparisons list them (the first is the parity reference)."""
 MODEL_FORMATS = {  # formats each engine runs from a file (the built-in model runs everywhere)
-    "openvino": ("onnx", "openvino-ir", "tf-graphdef", "tf-savedmodel"),
-    "onnxruntime": ("onnx", "tf-graphdef"),  # a GraphDef via tf2onnx, converted once
+    # converted once and cached: a GraphDef to ONNX (tf2onnx), a torchvision state_dict to ONNX
+    "openvino": ("onnx", "openvino-ir", "tf-graphdef", "tf-savedmodel", "torch-state-dict"),
+    "onnxruntime": ("onnx", "tf-graphdef", "torch-state-dict"),
     "tensorflow": ("tf-graphdef", "tf-savedmodel", "keras"),
     "torch": ("torchscript", "torch-state-dict"),
 }

@@ -16,8 +16,7 @@ import numpy as np
 
 from ..errors import EngineError, ModelError
 from ..models import ModelSpec
-from ..models.convert import graphdef_to_onnx
-from ..models.detect import GRAPHDEF
+from ..models.convert import onnx_for
 from ..settings import Settings
 from ._base import InputSpec, SyncSession, image_layout
 
@@ -79,9 +78,7 @@ class OnnxRuntimeBackend:
         ort = self._ort
         if precision != "fp32":
             raise EngineError(f"--precision {precision}: not supported by the onnxruntime backend yet")
-        path = model.path
-        if model.format == GRAPHDEF:
-            path = str(graphdef_to_onnx(model))
+        path = onnx_for(model)
         options = onnxruntime_options(settings)
         so = ort.SessionOptions()
         so.intra_op_num_threads = options["intra_op_num_threads"]

@@ -17,6 +17,8 @@ import numpy as np
 
 from ..errors import EngineError, ModelError
 from ..models import ModelSpec
+from ..models.convert import onnx_for
+from ..models.detect import STATE_DICT
 from ..settings import Settings
 from ._base import InputSpec, image_layout
 
@@ -171,9 +173,10 @@ class OpenVINOBackend:
         if precision not in PRECISION_HINTS:
             raise EngineError(f"--precision {precision}: not supported by the openvino backend yet")
         batch_size = int(settings.batch_size.value)
+        path = onnx_for(model) if model.format == STATE_DICT else model.path
         start = time.perf_counter()
         try:
-            ov_model = self._core.read_model(model.path)
+            ov_model = self._core.read_model(path)
         except RuntimeError as exc:
             raise ModelError(f"model file {model.path} could not be read by OpenVINO: "
                              f"{engine_message(exc)}") from exc
