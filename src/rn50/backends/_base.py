@@ -87,3 +87,12 @@ def image_layout(shape) -> str | None:
     if shape[3] == 3:
         return "NHWC"
     return None
+
+
+def batch_shape(dims, layout: str, batch: int, default_size: int = 224) -> tuple[int, int, int, int]:
+    """The input shape for `batch` images: unknown (<= 0) height/width become `default_size`."""
+    if layout == "NCHW":
+        h, w = (d if d > 0 else default_size for d in dims[2:4])
+        return (batch, 3, h, w)
+    h, w = (d if d > 0 else default_size for d in dims[1:3])
+    return (batch, h, w, 3)

@@ -18,7 +18,7 @@ from ..errors import EngineError, ModelError
 from ..models import ModelSpec
 from ..models.convert import onnx_for
 from ..settings import Settings
-from ._base import InputSpec, SyncSession, image_layout
+from ._base import InputSpec, SyncSession, batch_shape, image_layout
 
 PROVIDER = "CPUExecutionProvider"
 
@@ -103,11 +103,7 @@ class OnnxRuntimeBackend:
         if layout is None or inputs[0].type != "tensor(float)":
             raise ModelError(f"model {model.path}: input '{inputs[0].name}' is {inputs[0].type} "
                              f"{inputs[0].shape}, not a float image tensor (N,3,H,W or N,H,W,3)")
-        batch = int(settings.batch_size.value)
-        if layout == "NCHW":
-            shape = (batch, 3, *(d if d > 0 else 224 for d in dims[2:]))
-        else:
-            shape = (batch, *(d if d > 0 else 224 for d in dims[1:3]), 3)
+        shape = batch_shape(dims, layout, int(settings.batch_size.value))
         note = "1 (one batch at a time)"
         if settings.streams.value not in (1, "auto"):
             note += f"; --streams {settings.streams.value} is an OpenVINO setting, not applied here"

@@ -20,7 +20,7 @@ from ..models import ModelSpec
 from ..models.convert import onnx_for
 from ..models.detect import STATE_DICT
 from ..settings import Settings
-from ._base import InputSpec, image_layout
+from ._base import InputSpec, batch_shape, image_layout
 
 PRECISION_HINTS = {"fp32": "f32"}
 READ_BACK = ("INFERENCE_NUM_THREADS", "NUM_STREAMS", "PERFORMANCE_HINT", "ENABLE_CPU_PINNING",
@@ -67,13 +67,7 @@ def _image_input(model, batch_size: int, path: str) -> InputSpec:
     if layout is None:
         raise ModelError(f"model {path}: input '{port.any_name}' has shape {pshape}; "
                          "expected 3 colour channels (N,3,H,W or N,H,W,3)")
-    if layout == "NCHW":
-        h, w = (d if d > 0 else 224 for d in dims[2:])
-        shape = (batch_size, 3, h, w)
-    else:
-        h, w = (d if d > 0 else 224 for d in dims[1:3])
-        shape = (batch_size, h, w, 3)
-    return InputSpec(port.any_name, shape, layout)
+    return InputSpec(port.any_name, batch_shape(dims, layout, batch_size), layout)
 
 
 class OpenVINOSession:

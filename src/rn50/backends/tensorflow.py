@@ -21,7 +21,7 @@ from ..models.cache import get_or_build
 from ..models.detect import GRAPHDEF, KERAS, ONNX, SAVEDMODEL
 from ..models.tf_nodes import KNOWN_OUTPUTS, pick_nodes
 from ..settings import Settings
-from ._base import InputSpec, SyncSession, image_layout
+from ._base import InputSpec, SyncSession, batch_shape, image_layout
 
 
 
@@ -103,11 +103,7 @@ class TensorFlowBackend:
         if layout is None:
             raise ModelError(f"model {path}: input {input_node!r} has shape {tensor.shape}, "
                              "not an image tensor (N,H,W,3 or N,3,H,W)")
-        batch = int(settings.batch_size.value)
-        if layout == "NHWC":
-            shape = (batch, *(d if d > 0 else 224 for d in dims[1:3]), 3)
-        else:
-            shape = (batch, 3, *(d if d > 0 else 224 for d in dims[2:]))
+        shape = batch_shape(dims, layout, int(settings.batch_size.value))
         session = tf.compat.v1.Session(graph=graph, config=config)
         start = time.perf_counter()
         run = session.make_callable(f"{output_node}:0", feed_list=[f"{input_node}:0"])
@@ -161,9 +157,7 @@ class TensorFlowBackend:
         if layout is None:
             raise ModelError(f"model {model.path}: input {input_name!r} has shape {dims}, "
                              "not an image tensor (N,H,W,3 or N,3,H,W)")
-        batch = int(settings.batch_size.value)
-        shape = ((batch, *(d if d > 0 else 224 for d in dims[1:3]), 3) if layout == "NHWC"
-                 else (batch, 3, *(d if d > 0 else 224 for d in dims[2:])))
+        shape = batch_shape(dims, layout, int(settings.batch_size.value))
 
         def run(x: np.ndarray) -> np.ndarray:
             return fn(tf.constant(x)).numpy()
