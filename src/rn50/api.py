@@ -176,7 +176,7 @@ def _run(out: Console, launch: LaunchPlan, settings: Settings, model: ModelSpec,
         elif kind == "traceback" and config.verbose:
             out.line(message["text"].rstrip())
 
-    return run_child(launch, job, environ, on_message, out.line)
+    return run_child(launch, job, environ, on_message, out.line, timeout=config.timeout)
 
 
 def _print_engine(out: Console, engine: dict) -> None:

@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "(default: ./rn50_logs)")
     bench.add_argument("--json", dest="json_path", help="also write the JSON result here")
     bench.add_argument("--cache-dir", help="model cache (default: $RN50_CACHE_DIR or ~/.cache/rn50)")
+    bench.add_argument("--timeout", type=float, help="kill the benchmark process if it runs "
+                       "longer than this many seconds (a hung engine); default: no limit")
     bench.add_argument("--verbose", "-v", action="store_true", help="tracebacks on errors")
     add_settings_flags(bench)
     bench.set_defaults(func=cmd_bench)
@@ -162,6 +164,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                        backend=args.backend, precision=args.precision,
                        warmup_steps=args.warmup_steps, steps=args.steps, duration=args.duration,
                        output_dir=args.output_dir, json_path=args.json_path, verbose=args.verbose,
+                       timeout=args.timeout,
                        command_line=tuple(sys.argv))
     if args.backend in ENGINE_NAMES or args.backend == "null":
         benchmark(config)

@@ -37,6 +37,7 @@ class RunConfig:
     output_dir: str = "rn50_logs"
     json_path: str | None = None
     verbose: bool = False
+    timeout: float | None = None
     command_line: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -46,6 +47,8 @@ class RunConfig:
             raise ConfigError(f"--steps must be at least 1 (got {self.steps})")
         if self.duration is not None and not self.duration > 0:
             raise ConfigError(f"--duration must be a positive number of seconds (got {self.duration})")
+        if self.timeout is not None and not self.timeout > 0:
+            raise ConfigError(f"--timeout must be a positive number of seconds (got {self.timeout})")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"--precision {self.precision}: not implemented yet; "
                               f"available: {', '.join(PRECISIONS)}")

@@ -143,6 +143,21 @@ def test_child_exiting_without_a_result_is_reported():
     assert "boom" in output
 
 
+def test_hung_child_is_killed_at_the_timeout():
+    plan = LaunchPlan((sys.executable, "-c", "import time; time.sleep(60)"), {}, None)
+    with pytest.raises(WorkerError, match="still running after --timeout 1 s and was killed"):
+        run_child(plan, {}, {}, lambda m: None, lambda line: None, timeout=1.0)
+
+
+def test_timeout_flag_end_to_end(run_cli, tmp_path):
+    proc = run_cli("-m", "rn50", "bench", "--duration", "30", "--timeout", "8",
+                   "--output-dir", str(tmp_path / "o"))
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1].endswith("--timeout 8 s and was killed")
+    record = json.loads(next((tmp_path / "o").glob("*.json")).read_text())
+    assert record["status"] == "error" and "--timeout" in record["error"]
+
+
 def test_runs_in_the_same_second_never_overwrite(tmp_path):
     from datetime import datetime
 

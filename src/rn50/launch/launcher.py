@@ -59,8 +59,13 @@ def describe_exit(returncode: int) -> str:
 
 
 def run_child(plan: LaunchPlan, job: dict, environ: Mapping[str, str],
-              on_message: Callable[[dict], None], on_output: Callable[[str], None]) -> dict:
-    """Run the job in a child process; return its result or raise the error it reported."""
+              on_message: Callable[[dict], None], on_output: Callable[[str], None],
+              timeout: float | None = None) -> dict:
+    """Run the job in a child process; return its result or raise the error it reported.
+
+    With `timeout` (seconds), a child still running then (a hung engine) is killed
+    and reported as such.
+    """
     env = dict(environ)
     env.update(plan.env_overrides)
     env["PYTHONUNBUFFERED"] = "1"
@@ -91,6 +96,16 @@ def run_child(plan: LaunchPlan, job: dict, environ: Mapping[str, str],
 
     forwarder = threading.Thread(target=forward, daemon=True)
     forwarder.start()
+    timed_out = threading.Event()
+
+    def expire() -> None:
+        timed_out.set()
+        proc.kill()
+
+    watchdog = threading.Timer(timeout, expire) if timeout else None
+    if watchdog:
+        watchdog.daemon = True
+        watchdog.start()
     result, error = None, None
     try:
         proc.stdin.write(json.dumps(job))
@@ -114,7 +129,12 @@ def run_child(plan: LaunchPlan, job: dict, environ: Mapping[str, str],
         proc.wait()
         raise
     finally:
+        if watchdog:
+            watchdog.cancel()
         forwarder.join(timeout=5)
+    if timed_out.is_set():
+        raise errors.WorkerError(f"the benchmark process (pid {proc.pid}) was still running after "
+                                 f"--timeout {timeout:g} s and was killed")
     if error is not None:
         if error.get("traceback"):
             on_message({"type": "traceback", "text": error["traceback"]})
