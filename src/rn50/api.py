@@ -44,6 +44,23 @@ def recommend(platform: Platform | None = None, flags: UserFlags = UserFlags(),
                       os.environ if environ is None else environ)
 
 
+def check_engine(name: str, model: ModelSpec | None) -> None:
+    """Raise unless engine `name` is installed and can run `model` (a user file)."""
+    check_installed(name)
+    if model is not None and model.source == "file":
+        check_format(name, model.format, model.path)
+
+
+def _job(scenario: str, backend: str, precision: str, model: ModelSpec, settings: Settings,
+         plan: BenchmarkPlan) -> dict:
+    """What the child process is asked to do (sent as JSON on its stdin)."""
+    return {"scenario": scenario, "backend": backend, "precision": precision,
+            "model": model.to_dict(), "settings": settings.to_dict(),
+            "plan": {"warmup_steps": plan.warmup_steps, "steps": plan.steps,
+                     "duration": plan.duration},
+            "data_seed": 0}
+
+
 def _expected_affinity(settings: Settings, platform: Platform) -> list[int] | None:
     """The CPUs the child should find itself on, or None when it is not bound."""
     if settings.binding.value == "none":
@@ -76,10 +93,8 @@ def benchmark(config: RunConfig, environ: Mapping[str, str] | None = None,
     environ = dict(os.environ if environ is None else environ)
     platform = platform or detect_platform()
     settings = _recommend(platform, config.flags, environ)
-    check_installed(config.backend)
     user_model = file_model(config.model, environ) if config.model.path else None
-    if user_model:
-        check_format(config.backend, user_model.format, user_model.path)
+    check_engine(config.backend, user_model)
     json_copy = check_writable_file(config.json_path, "--json") if config.json_path else None
     started = datetime.now()
     paths = allocate_run_paths(config.output_dir, config.precision, started)
@@ -147,10 +162,7 @@ def _print_launch(out: Console, settings: Settings, launch: LaunchPlan, plan: Be
 
 def _run(out: Console, launch: LaunchPlan, settings: Settings, model: ModelSpec,
          config: RunConfig, plan: BenchmarkPlan, environ: dict, record: dict) -> dict:
-    job = {"backend": config.backend, "precision": config.precision, "model": model.to_dict(),
-           "settings": settings.to_dict(), "plan": {"warmup_steps": plan.warmup_steps,
-                                                    "steps": plan.steps, "duration": plan.duration},
-           "data_seed": 0}
+    job = _job("benchmark", config.backend, config.precision, model, settings, plan)
 
     def on_message(message: dict) -> None:
         kind = message["type"]
@@ -205,9 +217,7 @@ def installed_engines(model: ModelSpec | None = None) -> list[str]:
     names = []
     for name in ENGINES:
         try:
-            check_installed(name)
-            if model is not None and model.source == "file":
-                check_format(name, model.format, model.path)
+            check_engine(name, model)
         except Rn50Error:
             continue
         names.append(name)
@@ -230,14 +240,11 @@ def check_parity(model_config: ModelConfig, backends: Sequence[str] | None = Non
     backends = list(backends) if backends else installed_engines(model)
     if len(backends) < 2:
         raise ConfigError(f"parity needs two engines; usable here: {', '.join(backends) or 'none'}")
+    for name in backends:  # fail fast, before any engine runs
+        check_engine(name, model)
     outputs, engines = {}, {}
     for name in backends:
-        check_installed(name)
-        if model.source == "file":
-            check_format(name, model.format, model.path)
-        job = {"scenario": "outputs", "backend": name, "precision": "fp32",
-               "model": model.to_dict(), "settings": settings.to_dict(),
-               "plan": {"warmup_steps": 0, "steps": 1, "duration": None}, "data_seed": 0}
+        job = _job("outputs", name, "fp32", model, settings, BenchmarkPlan(0, 1))
         launch = plan_launch(settings, platform.numactl, engine_env(name))
         log(f"running {batch_size} images through {name} ...")
         try:
