@@ -20,8 +20,8 @@ import numpy as np
 from . import __version__
 from .backends import ENGINES, check_format, check_installed, engine_env
 from .config import ModelConfig, RunConfig
-from .errors import ConfigError, Rn50Error
-from .launch.launcher import LaunchPlan, plan_launch, run_child
+from .errors import ConfigError, Rn50Error, WorkerError
+from .launch.launcher import LaunchPlan, Outcome, plan_launch, run_child, run_workers
 from .models import ModelSpec
 from .models.resolve import builtin_model, file_model
 from .parity import compare as compare_outputs
@@ -29,8 +29,8 @@ from .platform import Platform, detect_platform, format_cpulist
 from .report import console as text
 from .report.files import (SCHEMA_VERSION, Console, allocate_run_paths, check_writable_file,
                            write_json)
-from .scenarios.benchmark import BenchmarkPlan
-from .settings import Settings, UserFlags
+from .scenarios.benchmark import BenchmarkPlan, merge_instances
+from .settings import ProcessPlan, Settings, UserFlags, plan_processes
 from .settings import recommend as _recommend
 
 RANDOM_WEIGHTS_WARNING = ("the built-in model has random weights: figures measure speed only; "
@@ -73,12 +73,13 @@ def _expected_affinity(settings: Settings, platform: Platform) -> list[int] | No
     return sorted(settings.cpus.value)
 
 
-def _compute(record: dict, model: ModelSpec, platform: Platform, settings: Settings) -> dict | None:
+def _compute(record: dict, model: ModelSpec, platform: Platform, settings: Settings,
+             cores: int | None = None) -> dict | None:
     if not model.macs_per_image:
         return None
     rate = record["summary"]["throughput_images_per_sec"]
     gflops = rate * 2 * model.macs_per_image / 1e9
-    peak = platform.peak_fp32_gflops(len(settings.cpus.value))
+    peak = platform.peak_fp32_gflops(cores or len(settings.cpus.value))
     return {"gflop_per_image": 2 * model.macs_per_image / 1e9, "gflops_per_sec": gflops,
             "peak_gflops": peak, "percent_of_peak": 100 * gflops / peak if peak else None}
 
@@ -88,11 +89,15 @@ def benchmark(config: RunConfig, environ: Mapping[str, str] | None = None,
               header: Callable[[Console], None] | None = None) -> dict:
     """Run the benchmark described by `config`; return the result record (also saved as JSON).
 
-    Raises an Rn50Error subclass for anything the user can fix.
+    One pinned child process, or with --num-instances/--cores-per-instance one per
+    core group, started together. Raises an Rn50Error subclass for anything the
+    user can fix, and for a failed instance (after saving what the others measured);
+    KeyboardInterrupt after saving what was measured before Ctrl-C.
     """
     environ = dict(os.environ if environ is None else environ)
     platform = platform or detect_platform()
-    settings = _recommend(platform, config.flags, environ)
+    processes = plan_processes(platform, config.flags, environ)
+    settings = processes.base
     user_model = file_model(config.model, environ) if config.model.path else None
     check_engine(config.backend, user_model)
     json_copy = check_writable_file(config.json_path, "--json") if config.json_path else None
@@ -118,29 +123,45 @@ def benchmark(config: RunConfig, environ: Mapping[str, str] | None = None,
         out.line(f"Model: {model.name}: {model.path}")
         if model.random_weights:
             out.line(f"NOTE: {RANDOM_WEIGHTS_WARNING}")
-        out.line("Settings:")
+        out.line("Settings:" if not processes.instances else
+                 "Settings (of the whole pool; each instance's CPUs and threads below):")
         for line in text.settings_table(settings):
             out.line(line)
-        launch = plan_launch(settings, platform.numactl, engine_env(config.backend))
+        launches = launch_plans(processes, platform, config.backend)
         plan = BenchmarkPlan(config.warmup_steps, config.steps, config.duration)
-        record["launch"] = {"binding": settings.binding.value, **launch.to_dict()}
         record["plan"] = plan.to_dict()
-        _print_launch(out, settings, launch, plan)
-        result = _run(out, launch, settings, model, config, plan, environ, record)
-        record.update(result)
-        record["summary"]["compute"] = _compute(record, model, platform, settings)
-        record["warnings"] = _warnings(record, settings, platform)
-        record["status"] = "ok"
-        for line in text.summary_lines(record):
-            out.line(line)
-        out.line(f"Ran inference with batch size {settings.batch_size.value}")
+        if processes.instances:
+            record["instance_plan"] = processes.instances.to_dict()
+            record["instances"] = [{"index": i, "settings": s.to_dict(),
+                                    "launch": {"binding": s.binding.value, **lp.to_dict()}}
+                                   for i, (s, lp) in enumerate(zip(processes.processes, launches))]
+            for line in text.instance_plan_lines(processes, launches):
+                out.line(line)
+            out.line(f"Steps (every instance): {plan.describe()}")
+        else:
+            record["launch"] = {"binding": settings.binding.value, **launches[0].to_dict()}
+            _print_launch(out, settings, launches[0], plan)
+        outcomes, interrupted, observed = _run(out, launches, processes, model, config, plan,
+                                               environ)
+        _collect(record, outcomes, observed, processes, model, platform, config.precision)
+        if record.get("summary"):
+            for line in text.summary_lines(record):
+                out.line(line)
+            out.line(f"Ran inference with batch size {settings.batch_size.value}")
         out.line(f"Log location: {paths.log}")
         out.line(f"Results JSON: {paths.json}")
+        if interrupted:
+            raise KeyboardInterrupt
+        failed = [o for o in outcomes if o.error is not None]
+        if failed:
+            raise _failure(failed, processes, paths.json)
+        record["status"] = "ok"
     except (Rn50Error, KeyboardInterrupt) as exc:
         record["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "error"
-        record["error"] = str(exc) or type(exc).__name__
+        record["error"] = str(exc) or ("interrupted (Ctrl-C): the figures cover the steps timed "
+                                       "before it" if record.get("summary") else "interrupted")
         out.log_only(f"rn50: error: {record['error']}" if isinstance(exc, Rn50Error)
-                     else "rn50: interrupted")
+                     else f"rn50: {record['error']}")
         raise
     finally:
         record["finished_at"] = datetime.now().isoformat()
@@ -151,44 +172,146 @@ def benchmark(config: RunConfig, environ: Mapping[str, str] | None = None,
     return record
 
 
+def dry_run(config: RunConfig, platform: Platform,
+            environ: Mapping[str, str] | None = None) -> list[str]:
+    """What `benchmark(config)` would start on `platform`, as text; runs and writes nothing."""
+    environ = dict(os.environ if environ is None else environ)
+    processes = plan_processes(platform, config.flags, environ)
+    launches = launch_plans(processes, platform, config.backend)
+    plan = BenchmarkPlan(config.warmup_steps, config.steps, config.duration)
+    lines = [f"Dry run: nothing is started. Platform: {platform.model_name}, "
+             f"{len(platform.sockets)} socket(s), {platform.physical_cores} physical cores, "
+             f"{len(platform.cpus)} logical CPUs, NUMA nodes "
+             + "; ".join(f"{n}: {format_cpulist(c)}" for n, c in platform.numa_nodes.items())]
+    lines += [f"  note: {n}" for n in platform.notes]
+    lines.append(f"Backend: {config.backend}; model: {config.model.path or 'built-in ResNet-50'}")
+    lines.append("Settings:" if not processes.instances else
+                 "Settings (of the whole pool; each instance's CPUs and threads below):")
+    lines += text.settings_table(processes.base)
+    if processes.instances:
+        lines += text.instance_plan_lines(processes, launches)
+    else:
+        lines += text.launch_lines(processes.base, launches[0])
+        lines.append("  command: " + text.command_line(launches[0]))
+    lines.append(f"Steps: {plan.describe()}")
+    return lines
+
+
+def launch_plans(processes: ProcessPlan, platform: Platform, backend: str) -> list[LaunchPlan]:
+    """The exact command, environment and binding of each benchmark process."""
+    return [plan_launch(s, platform.numactl, engine_env(backend)) for s in processes.processes]
+
+
+def _failure(failed: list[Outcome], processes: ProcessPlan, json_path) -> Rn50Error:
+    if processes.instances is None:
+        return failed[0].error
+    count = len(processes.processes)
+    parts = []
+    for outcome in failed:
+        cpus = format_cpulist(processes.processes[outcome.index].cpus.value)
+        parts.append(f"instance {outcome.index + 1} (CPUs {cpus}): {outcome.error}")
+    kept = count - len(failed)
+    others = "the other instance's result is" if kept == 1 else f"the other {kept} instances' results are"
+    return WorkerError(f"{len(failed)} of {count} instances failed: " + "; ".join(parts)
+                       + (f" ({others} in {json_path})" if kept else ""))
+
+
 def _print_launch(out: Console, settings: Settings, launch: LaunchPlan, plan: BenchmarkPlan) -> None:
-    how = settings.binding.value
-    if how == "sched_setaffinity":
-        how += f" to CPUs {format_cpulist(settings.cpus.value)}"
-    out.line(f"Launch ({how}): " + " ".join(launch.argv))
-    out.line("  environment: " + " ".join(f"{k}={v}" for k, v in sorted(launch.env_overrides.items())))
+    for line in text.launch_lines(settings, launch):
+        out.line(line)
     out.line(f"Steps: {plan.describe()}")
 
 
-def _run(out: Console, launch: LaunchPlan, settings: Settings, model: ModelSpec,
-         config: RunConfig, plan: BenchmarkPlan, environ: dict, record: dict) -> dict:
-    job = _job("benchmark", config.backend, config.precision, model, settings, plan)
+def _run(out: Console, launches: list[LaunchPlan], processes: ProcessPlan, model: ModelSpec,
+         config: RunConfig, plan: BenchmarkPlan,
+         environ: dict) -> tuple[list[Outcome], bool, dict[int, dict]]:
+    multi = processes.instances is not None
+    jobs = [_job("benchmark", config.backend, config.precision, model, s, plan)
+            for s in processes.processes]
+    observed: dict[int, dict] = {}  # what each child found itself bound to
 
-    def on_message(message: dict) -> None:
+    def on_output(index: int, line: str) -> None:
+        out.line(f"[instance {index + 1}] {line}" if multi else line)
+
+    def on_message(index: int, message: dict) -> None:
         kind = message["type"]
+        first = index == 0
         if kind == "started":
-            record["launch"]["observed"] = {k: v for k, v in message.items() if k != "type"}
+            observed[index] = {k: v for k, v in message.items() if k != "type"}
         elif kind == "loaded":
-            t = message["load_timings"]
-            out.line(f"Model read in {t['read_s']:.2f} s, compiled in {t['compile_s']:.2f} s; "
-                     f"input {message['input']['name']} {message['input']['shape']} "
-                     f"{message['input']['layout']}")
-            _print_engine(out, message["engine"])
-            meta = message["metadata"]
-            out.line(f"Model output: {meta['num_classes']} classes"
-                     + (" (background at 0: labels are offset by 1)" if meta["background_class"]
-                        else "") + f"; preprocessing: {meta['preprocessing']['name']}")
-        elif kind == "first_inference":
+            if multi and not first:
+                t = message["load_timings"]
+                out.line(f"Instance {index + 1} loaded (read {t['read_s']:.2f} s, "
+                         f"compiled {t['compile_s']:.2f} s)")
+            else:
+                _print_loaded(out, message, "Instance 1: " if multi else "")
+        elif kind == "first_inference" and first:
             out.line(f"First inference: {message['ms']:.1f} ms (not in the figures)")
-        elif kind == "phase":
-            out.line("[Running warmup steps...]" if message["phase"] == "warmup"
-                     else "[Running benchmark steps...]")
-        elif kind == "progress":
-            out.line(text.progress_line(message))
+        elif kind == "phase" and first:
+            if message["phase"] == "warmup":
+                out.line("[Running warmup steps...]")
+            else:
+                out.line("[Running benchmark steps...]" if not multi else
+                         f"[Running benchmark steps: all {len(launches)} instances started "
+                         "together]")
+        elif kind == "progress" and first:
+            out.line(("instance 1: " if multi else "") + text.progress_line(message))
         elif kind == "traceback" and config.verbose:
             out.line(message["text"].rstrip())
 
-    return run_child(launch, job, environ, on_message, out.line, timeout=config.timeout)
+    outcomes, interrupted = run_workers(launches, jobs, environ, on_message, on_output,
+                                        timeout=config.timeout, barrier=multi)
+    return outcomes, interrupted, observed
+
+
+def _print_loaded(out: Console, message: dict, prefix: str) -> None:
+    t = message["load_timings"]
+    out.line(f"{prefix}Model read in {t['read_s']:.2f} s, compiled in {t['compile_s']:.2f} s; "
+             f"input {message['input']['name']} {message['input']['shape']} "
+             f"{message['input']['layout']}")
+    _print_engine(out, message["engine"])
+    meta = message["metadata"]
+    out.line(f"Model output: {meta['num_classes']} classes"
+             + (" (background at 0: labels are offset by 1)" if meta["background_class"]
+                else "") + f"; preprocessing: {meta['preprocessing']['name']}")
+
+
+def _collect(record: dict, outcomes: list[Outcome], observed: dict[int, dict],
+             processes: ProcessPlan, model: ModelSpec, platform: Platform, precision: str) -> None:
+    """Put each process's result (or error) into the record, and the summary over them."""
+    if processes.instances is None:
+        outcome = outcomes[0]
+        if observed.get(0):
+            record["launch"]["observed"] = observed[0]
+        if outcome.result is not None:
+            record.update(outcome.result)
+            record["summary"]["compute"] = _compute(record, model, platform, processes.base)
+        record["warnings"] = _warnings(record, processes.base, platform, precision)
+        return
+    ok = []
+    for outcome, entry in zip(outcomes, record["instances"]):
+        settings = processes.processes[outcome.index]
+        entry["pid"] = outcome.pid
+        if observed.get(outcome.index):
+            entry["launch"]["observed"] = observed[outcome.index]
+        if outcome.result is not None:
+            entry.update(outcome.result)
+            entry["warnings"] = _warnings(entry, settings, platform, precision)
+            ok.append(entry)
+        entry["status"] = "ok" if outcome.error is None else "error"
+        if outcome.error is not None:
+            entry["error"] = str(outcome.error)
+    if not ok:
+        return
+    record["summary"] = merge_instances(ok)
+    record["summary"]["concurrency"] = sum(e["summary"]["concurrency"] for e in ok)
+    record["engine"] = ok[0]["engine"]
+    record["batch_size"] = ok[0]["batch_size"]
+    cores = sum(len(processes.processes[e["index"]].cpus.value) for e in ok)
+    record["summary"]["compute"] = _compute(record, model, platform, processes.base, cores)
+    record["warnings"] = [f"instance {e['index'] + 1}: {w}" for e in ok for w in e["warnings"]]
+    if processes.instances.idle_reason:
+        record["warnings"].append(processes.instances.idle_reason)
 
 
 def _print_engine(out: Console, engine: dict) -> None:
@@ -199,7 +322,7 @@ def _print_engine(out: Console, engine: dict) -> None:
              f"({engine['execution_precision_source']})")
 
 
-def _warnings(record: dict, settings: Settings, platform: Platform) -> list[str]:
+def _warnings(record: dict, settings: Settings, platform: Platform, precision: str) -> list[str]:
     warnings = list(record.get("warnings", []))
     expected = _expected_affinity(settings, platform)
     observed = record.get("launch", {}).get("observed", {}).get("affinity")
@@ -207,7 +330,7 @@ def _warnings(record: dict, settings: Settings, platform: Platform) -> list[str]
         warnings.append(f"the benchmark process ran on CPUs {format_cpulist(observed)}, "
                         f"not the planned {format_cpulist(expected)}")
     executed = record.get("engine", {}).get("execution_precision")
-    if executed and record["precision"] == "fp32" and executed not in ("f32", "unknown"):
+    if executed and precision == "fp32" and executed not in ("f32", "unknown"):
         warnings.append(f"asked for FP32 but the engine executed {executed}")
     return warnings
 

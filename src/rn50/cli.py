@@ -11,7 +11,7 @@ import traceback
 from typing import Callable, Sequence
 
 from . import __version__
-from .api import benchmark, benchmark_engines, check_parity, parse_backends
+from .api import benchmark, benchmark_engines, check_parity, dry_run, launch_plans, parse_backends
 from .backends import ENGINES as ENGINE_NAMES
 from .config import PRECISIONS, ModelConfig, RunConfig
 from .emit import emit_env, emit_python
@@ -20,11 +20,12 @@ from .export import FORMATS, export
 from .fetch import KNOWN_MODELS, fetch_model
 from .models.detect import STATE_DICT, detect_format
 from .models.resolve import file_model
-from .report.console import comparison_table
-from .report.files import write_json
+from .instances import SMT_CHOICES
 from .platform import detect_platform
-from .report.console import platform_lines, settings_table
-from .settings import BINDINGS, UserFlags, recommend
+from .report.console import comparison_table, instance_plan_lines, platform_lines, settings_table
+from .report.files import write_json
+from .settings import BINDINGS, UserFlags, plan_processes
+from .topology import load_topology
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -53,13 +54,41 @@ def add_settings_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--bind", choices=BINDINGS, default="auto",
                        help="how to pin the benchmark process (default: numactl if installed, "
                        "else sched_setaffinity)")
+    group.add_argument("--num-instances", type=int, help="run this many benchmark processes "
+                       "together, each on its own group of physical cores (never spanning a "
+                       "NUMA node); throughput is aggregated")
+    group.add_argument("--cores-per-instance", type=cores_per_instance, metavar="N|socket",
+                       help="physical cores per instance (as many instances as fit, or "
+                       "--num-instances of them); 'socket' = one instance per socket")
+    group.add_argument("--smt", choices=SMT_CHOICES, default="exclude",
+                       help="SMT siblings of an instance's cores: exclude (default: one thread "
+                       "per physical core) or include (one thread per logical CPU)")
+    group.add_argument("--topology", metavar="FILE",
+                       help="plan for a recorded machine instead of this one: `lscpu`, "
+                       "`lscpu -p` output or `rn50 info --json` (with bench: --dry-run only)")
+
+
+def cores_per_instance(text: str) -> int | str:
+    if text == "socket":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of cores or 'socket' "
+                                         f"(got {text!r})") from None
+
+
+def platform_for(args: argparse.Namespace):
+    """This machine, or the recorded one named by --topology."""
+    return load_topology(args.topology) if args.topology else detect_platform()
 
 
 def user_flags(args: argparse.Namespace) -> UserFlags:
     return UserFlags(batch_size=args.batch_size, mode=args.mode, intra_threads=args.num_intra_threads,
                      inter_threads=args.num_inter_threads, streams=args.streams,
                      socket_id=args.socket_id, num_cores=args.num_cores, binding=args.bind,
-                     data_format=args.data_format)
+                     data_format=args.data_format, num_instances=args.num_instances,
+                     cores_per_instance=args.cores_per_instance, smt=args.smt)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--cache-dir", help="model cache (default: $RN50_CACHE_DIR or ~/.cache/rn50)")
     bench.add_argument("--timeout", type=float, help="kill the benchmark process if it runs "
                        "longer than this many seconds (a hung engine); default: no limit")
+    bench.add_argument("--dry-run", action="store_true", help="print the settings and the exact "
+                       "command and environment of each process, and run nothing")
     bench.add_argument("--verbose", "-v", action="store_true", help="tracebacks on errors")
     add_settings_flags(bench)
     bench.set_defaults(func=cmd_bench)
@@ -166,6 +197,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
                        output_dir=args.output_dir, json_path=args.json_path, verbose=args.verbose,
                        timeout=args.timeout,
                        command_line=tuple(sys.argv))
+    if args.dry_run:
+        print("\n".join(dry_run(config, platform_for(args))))
+        return 0
+    if args.topology:
+        raise ConfigError(f"--topology {args.topology}: a recorded machine cannot run a "
+                          "benchmark here; add --dry-run to see what would run there")
     if args.backend in ENGINE_NAMES or args.backend == "null":
         benchmark(config)
         return 0
@@ -236,19 +273,26 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    platform = detect_platform()
-    settings = recommend(platform, user_flags(args), os.environ)
+    platform = platform_for(args)
+    processes = plan_processes(platform, user_flags(args), os.environ)
+    settings = processes.base
     if args.emit == "env":
         sys.stdout.write(emit_env(settings, platform))
     elif args.emit == "python":
         sys.stdout.write(emit_python(settings, platform))
     elif args.json:
-        print(json.dumps({"platform": platform.to_dict(), "settings": settings.to_dict()}, indent=2))
+        data = {"platform": platform.to_dict(), "settings": settings.to_dict()}
+        if processes.instances:
+            data["instance_plan"] = processes.instances.to_dict()
+        print(json.dumps(data, indent=2))
     else:
         print("Platform:")
         print("\n".join(platform_lines(platform)))
         print("Recommended settings:")
         print("\n".join(settings_table(settings)))
+        if processes.instances:
+            print("\n".join(instance_plan_lines(processes, launch_plans(processes, platform,
+                                                                          "openvino"))))
     return 0
 
 

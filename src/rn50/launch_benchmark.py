@@ -10,12 +10,17 @@ nothing is silently ignored.
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import sys
 from typing import Sequence
 
 from .api import benchmark
-from .cli import OneLineParser, run_command
+from .cli import OneLineParser, cores_per_instance, run_command
 from .config import ModelConfig, RunConfig
+from .container import check_docker, plan_container, run_container
+from .models.cache import default_cache_dir
+from .models.resolve import file_model
 from .errors import ConfigError
 from .report.files import Console
 from .settings import UserFlags
@@ -45,8 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-source-dir", "-s")
     p.add_argument("--socket-id", "-i", type=int, default=-1)
     p.add_argument("--num-cores", "-n", type=int, default=-1)
-    p.add_argument("--num-instances", type=int, default=1)
-    p.add_argument("--numa-cores-per-instance")
+    p.add_argument("--num-instances", type=int, default=1,
+                   help="benchmark processes run together, each on its own core group")
+    p.add_argument("--numa-cores-per-instance", type=cores_per_instance, metavar="N|socket",
+                   help="physical cores per instance, inside one NUMA node ('socket': all "
+                   "cores of a socket)")
     p.add_argument("--num-intra-threads", "-a", type=int)
     p.add_argument("--num-inter-threads", "-e", type=int)
     p.add_argument("--data-num-intra-threads", type=int)
@@ -55,8 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--accuracy-only", action="store_true")
     p.add_argument("--output-results", action="store_true")
     p.add_argument("--output-dir", default="rn50_logs")
-    p.add_argument("--docker-image")
-    p.add_argument("--debug", action="store_true")
+    p.add_argument("--docker-image", help="run the same command inside this Docker image")
+    p.add_argument("--debug", action="store_true", help="with --docker-image: stay in a shell "
+                   "in the container after the run (re-run there with ./start.sh)")
     p.add_argument("--disable-tcmalloc", action="store_true")
     p.add_argument("--mpi_num_processes", type=int)
     p.add_argument("--verbose", action="store_true")
@@ -97,10 +106,6 @@ def to_run_config(args: argparse.Namespace, argv: Sequence[str]) -> RunConfig:
         (args.data_location, "--data-location", "real data (ImageNet TFRecords, image folders)"),
         (args.accuracy_only, "--accuracy-only", "accuracy measurement"),
         (args.output_results, "--output-results", "per-image results"),
-        (args.docker_image, "--docker-image", "running inside Docker"),
-        (args.debug, "--debug", "the interactive Docker shell"),
-        (args.num_instances != 1, "--num-instances", "multi-instance runs"),
-        (args.numa_cores_per_instance, "--numa-cores-per-instance", "multi-instance runs"),
         (args.mpi_num_processes, "--mpi_num_processes", "MPI runs"),
         (args.checkpoint, "--checkpoint", "checkpoint loading (give a frozen graph with --in-graph)"),
         (args.model_source_dir, "--model-source-dir", "external model sources"),
@@ -110,13 +115,19 @@ def to_run_config(args: argparse.Namespace, argv: Sequence[str]) -> RunConfig:
     for given, flag, what in unsupported:
         if given:
             raise _not_yet(flag, what)
+    if args.debug and not args.docker_image:
+        raise ConfigError("--debug opens a shell in the Docker container: give --docker-image too")
+    if args.num_instances < 1:
+        raise ConfigError(f"--num-instances must be at least 1 (got {args.num_instances})")
     extra = parse_model_args(args.model_args)
     flags = UserFlags(batch_size=args.batch_size, mode="throughput" if args.batch_size == -1
                       else "latency", intra_threads=args.num_intra_threads,
                       inter_threads=args.num_inter_threads,
                       socket_id=None if args.socket_id == -1 else args.socket_id,
                       num_cores=None if args.num_cores == -1 else args.num_cores,
-                      data_format=args.data_format)
+                      data_format=args.data_format,
+                      num_instances=args.num_instances if args.num_instances > 1 else None,
+                      cores_per_instance=args.numa_cores_per_instance)
     return RunConfig(flags=flags, model=ModelConfig(path=args.in_graph, input_node=args.input_node,
                                                     output_node=args.output_node),
                      backend=args.backend or FRAMEWORKS[args.framework], precision=args.precision,
@@ -133,7 +144,9 @@ def parameters_block(args: argparse.Namespace, config: RunConfig, batch_size: in
         ("DATASET_LOCATION", args.data_location or "None (synthetic data)"),
         ("SOCKET_ID", args.socket_id), ("MODEL_NAME", args.model_name), ("MODE", args.mode),
         ("PRECISION", args.precision), ("BATCH_SIZE", batch_size),
-        ("NUM_CORES", args.num_cores), ("NUM_INTRA_THREADS", args.num_intra_threads),
+        ("NUM_CORES", args.num_cores), ("NUM_INSTANCES", args.num_instances),
+        ("NUMA_CORES_PER_INSTANCE", args.numa_cores_per_instance),
+        ("NUM_INTRA_THREADS", args.num_intra_threads),
         ("NUM_INTER_THREADS", args.num_inter_threads),
         ("BENCHMARK_ONLY", True), ("ACCURACY_ONLY", args.accuracy_only),
         ("OUTPUT_DIR", args.output_dir), ("VERBOSE", args.verbose),
@@ -142,8 +155,45 @@ def parameters_block(args: argparse.Namespace, config: RunConfig, batch_size: in
     return ["Running with parameters:"] + [f"    {name}: {value}" for name, value in rows]
 
 
+def container_settings(args: argparse.Namespace, config: RunConfig) -> dict[str, object]:
+    """The flags as the environment variables start.sh reads in the container."""
+    return {
+        "MODEL_NAME": args.model_name, "FRAMEWORK": args.framework, "BACKEND": args.backend,
+        "PRECISION": args.precision, "MODE": args.mode, "BATCH_SIZE": args.batch_size,
+        "SOCKET_ID": args.socket_id, "NUM_CORES": args.num_cores,
+        "NUM_INSTANCES": args.num_instances,
+        "NUMA_CORES_PER_INSTANCE": args.numa_cores_per_instance,
+        "NUM_INTRA_THREADS": args.num_intra_threads, "NUM_INTER_THREADS": args.num_inter_threads,
+        "DATA_FORMAT": args.data_format, "INPUT_NODE": args.input_node,
+        "OUTPUT_NODE": args.output_node, "BENCHMARK_ONLY": str(bool(args.benchmark_only)),
+        "ACCURACY_ONLY": str(bool(args.accuracy_only)), "VERBOSE": str(bool(args.verbose)),
+        "WARMUP_STEPS": config.warmup_steps, "STEPS": config.steps,
+    }
+
+
+def run_in_docker(args: argparse.Namespace, config: RunConfig) -> int:
+    """The same run inside `--docker-image`; its exit code."""
+    environ = dict(os.environ)
+    if config.model.path:
+        file_model(config.model, environ)  # a bad model file fails here, not in the container
+    run = plan_container(container_settings(args, config), config.backend, args.docker_image,
+                         in_graph=args.in_graph, data_location=args.data_location,
+                         output_dir=args.output_dir,
+                         cache_dir=str(default_cache_dir(environ)),
+                         binds_memory=args.socket_id != -1 or config.flags.multi_instance,
+                         debug=args.debug, environ=environ)
+    docker = check_docker(environ)
+    print("Running in Docker image " + args.docker_image + ":")
+    print("  " + shlex.join(run.argv(docker)))
+    for host, inside, mode in run.mounts:
+        print(f"  {host} mounted on: {inside} ({mode})")
+    return run_container(run, docker, environ)
+
+
 def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     config = to_run_config(args, argv)
+    if args.docker_image:
+        return run_in_docker(args, config)
 
     def header(out: Console) -> None:
         batch = 128 if args.batch_size == -1 else args.batch_size

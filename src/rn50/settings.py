@@ -9,10 +9,11 @@ override is reported, never silent (Model Zoo 1.0 overwrote user settings).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 from .errors import ConfigError
+from .instances import InstancePlan, plan_instances
 from .platform import Platform, format_cpulist
 
 LATENCY_BATCH = 1
@@ -51,6 +52,14 @@ class UserFlags:
     num_cores: int | None = None
     binding: str = "auto"
     data_format: str | None = None
+    num_instances: int | None = None
+    cores_per_instance: int | str | None = None  # a number, or "socket"
+    smt: str = "exclude"  # SMT siblings of an instance's cores: exclude | include
+
+    @property
+    def multi_instance(self) -> bool:
+        """Asked for several instances (`--num-instances 1` alone means one process)."""
+        return self.num_instances not in (None, 1) or self.cores_per_instance is not None
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,7 @@ class Settings:
     binding: Choice
     env: Mapping[str, Choice]
     advice: tuple[str, ...] = field(default=())
+    instance: Choice | None = None  # {"index": i, "of": n} in a multi-instance run
 
     def child_env(self) -> dict[str, str]:
         """Environment variables to set in the benchmark process."""
@@ -78,6 +88,8 @@ class Settings:
             return []
         cpus = format_cpulist(self.cpus.value)
         nodes = self.numa_nodes.value
+        if self.instance is not None:  # memory on the node each instance runs on
+            return [f"--physcpubind={cpus}", "--localalloc"]
         if nodes is None:
             return [f"--physcpubind={cpus}"]
         nodelist = ",".join(str(n) for n in nodes)
@@ -90,6 +102,8 @@ class Settings:
                 ("inter_op_threads", self.inter_threads), ("streams", self.streams),
                 ("data_layout", self.data_layout), ("cpus", self.cpus),
                 ("numa_nodes", self.numa_nodes), ("binding", self.binding)]
+        if self.instance is not None:
+            rows.insert(0, ("instance", self.instance))
         return rows + sorted(self.env.items())
 
     def to_dict(self) -> dict:
@@ -110,7 +124,8 @@ def settings_from_dict(data: Mapping) -> Settings:
         inter_threads=choice(data["inter_op_threads"]), streams=choice(data["streams"]),
         data_layout=choice(data["data_layout"]), cpus=choice(data["cpus"]),
         numa_nodes=choice(data["numa_nodes"]), binding=choice(data["binding"]),
-        env={k: choice(v) for k, v in data["env"].items()}, advice=tuple(data["advice"]))
+        env={k: choice(v) for k, v in data["env"].items()}, advice=tuple(data["advice"]),
+        instance=choice(data["instance"]) if data.get("instance") else None)
 
 
 def _positive(name: str, value: int | None) -> None:
@@ -279,3 +294,68 @@ def recommend(platform: Platform, flags: UserFlags = UserFlags(),
     return Settings(batch_size=batch, intra_threads=intra, inter_threads=inter, streams=streams,
                     data_layout=layout, cpus=cpus, numa_nodes=numa, binding=binding, env=env,
                     advice=tuple(advice))
+
+
+@dataclass(frozen=True)
+class ProcessPlan:
+    """The benchmark processes to start: one Settings each (one process unless multi-instance)."""
+
+    base: Settings
+    processes: tuple[Settings, ...]
+    instances: InstancePlan | None = None
+
+    def to_dict(self) -> dict:
+        return {"processes": len(self.processes),
+                "instances": self.instances.to_dict() if self.instances else None}
+
+
+def for_instance(base: Settings, plan: InstancePlan, index: int) -> Settings:
+    """Settings of instance `index`: its own CPUs, threads, NUMA-local memory and OMP threads."""
+    group = plan.groups[index]
+    count = len(plan.groups)
+    instance = Choice({"index": index, "of": count}, RN50,
+                      f"instance {index + 1} of {count}: {plan.reason}")
+    cpus = Choice(group.cpus, RN50, f"instance {index + 1}'s {group.physical_cores} physical "
+                  f"core(s) on NUMA node {group.node} (socket {group.socket})")
+    advice = list(base.advice)
+    if base.intra_threads.source in (USER, ENV):
+        intra = base.intra_threads
+        if intra.value > len(group.cpus):
+            advice.append(f"intra-op threads ({intra.value}) exceed instance {index + 1}'s "
+                          f"{len(group.cpus)} CPUs: threads will share cores")
+    else:
+        intra = Choice(len(group.cpus), RN50, f"intra-op threads = this instance's "
+                       f"{len(group.cpus)} CPU(s)")
+    env = dict(base.env)
+    if env["OMP_NUM_THREADS"].source not in (USER, ENV):
+        env["OMP_NUM_THREADS"] = Choice(str(intra.value), intra.source,
+                                        "OMP_NUM_THREADS = this instance's intra-op threads")
+    numa = Choice((group.node,), RN50, "memory allocated on the instance's own NUMA node "
+                  "(numactl --localalloc)" if base.binding.value == "numactl" else
+                  "the instance's NUMA node (memory not bound: numactl is not used)")
+    return Settings(batch_size=base.batch_size, intra_threads=intra,
+                    inter_threads=base.inter_threads, streams=base.streams,
+                    data_layout=base.data_layout, cpus=cpus, numa_nodes=numa,
+                    binding=base.binding, env=env, advice=tuple(advice), instance=instance)
+
+
+def plan_processes(platform: Platform, flags: UserFlags = UserFlags(),
+                   environ: Mapping[str, str] | None = None) -> ProcessPlan:
+    """The settings of every benchmark process: one, or one per instance group."""
+    base = recommend(platform, flags, environ)
+    nodes = {c.node for c in platform.cpus if c.cpu in set(base.cpus.value)}
+    automatic = (flags.num_instances is None and flags.cores_per_instance is None
+                 and flags.socket_id in (None, -1) and flags.num_cores in (None, -1)
+                 and base.batch_size.value > 1 and len(nodes) > 1)
+    if not (automatic or flags.multi_instance):
+        return ProcessPlan(base, (base,))
+    if automatic:  # throughput on several NUMA nodes: one instance per node, memory local
+        plan = plan_instances(platform, base.cpus.value, len(nodes), None, flags.smt)
+        plan = replace(plan, reason=f"throughput (batch {base.batch_size.value}) on {len(nodes)} "
+                       f"NUMA nodes: one instance per node keeps each one's memory local "
+                       f"(--num-instances 1 for one process over all nodes)")
+    else:
+        plan = plan_instances(platform, base.cpus.value, flags.num_instances,
+                              flags.cores_per_instance, flags.smt)
+    processes = tuple(for_instance(base, plan, i) for i in range(len(plan.groups)))
+    return ProcessPlan(base, processes, plan)

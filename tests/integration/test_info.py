@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+from pathlib import Path
 
 import rn50
 from rn50.emit import emit_env, emit_python
@@ -61,3 +62,36 @@ def test_emit_python_is_valid_python_for_every_engine():
                      "'INFERENCE_NUM_THREADS': 28", "'INFERENCE_PRECISION_HINT': 'f32'",
                      "torch.set_num_threads(28)", "os.environ['KMP_BLOCKTIME'] = '1'"):
         assert expected in text
+
+
+SEED_SERVER = str(Path(__file__).resolve().parents[1] / "data" / "lscpu_2x28_smt.txt")
+
+
+def test_dry_run_on_the_seed_server_prints_each_instance_command_and_runs_nothing(run_cli,
+                                                                                 tmp_path):
+    proc = run_cli("-m", "rn50", "bench", "--dry-run", "--topology", SEED_SERVER,
+                   "--num-instances", "4", "--output-dir", str(tmp_path / "o"))
+    assert proc.returncode == 0, proc.stderr
+    commands = [line.strip() for line in proc.stdout.splitlines()
+                if line.strip().startswith("env ")]
+    assert len(commands) == 4
+    assert "OMP_NUM_THREADS=14 numactl --physcpubind=0-13 --localalloc" in commands[0]
+    assert "OMP_NUM_THREADS=14 numactl --physcpubind=42-55 --localalloc" in commands[3]
+    assert "Intel(R) Xeon(R) Platinum 8180" in proc.stdout and "Dry run" in proc.stdout
+    assert not (tmp_path / "o").exists()
+
+
+def test_recorded_topology_cannot_run_for_real(run_cli, tmp_path):
+    proc = run_cli("-m", "rn50", "bench", "--topology", SEED_SERVER)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().endswith("add --dry-run to see what would run there")
+
+
+def test_info_on_a_recorded_topology_with_an_instance_plan(run_cli):
+    proc = run_cli("-m", "rn50", "info", "--json", "--topology", SEED_SERVER,
+                   "--cores-per-instance", "socket")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["platform"]["derived"]["physical_cores"] == 56
+    plan = data["instance_plan"]
+    assert [g["cpulist"] for g in plan["groups"]] == ["0-27", "28-55"]

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 import traceback
 
 import numpy as np
@@ -31,13 +33,24 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_job(job: dict, emit) -> dict:
+def _wait_for_go(emit, stop: threading.Event) -> None:
+    """The barrier: say we are warm, then wait until the parent releases every instance."""
+    from ..errors import WorkerError
+
+    emit({"type": "ready"})
+    word = sys.stdin.readline().strip()
+    if word != "go" or stop.is_set():
+        raise WorkerError("stopped before the timed region (another instance failed, "
+                          "or Ctrl-C)")
+
+
+def run_job(job: dict, emit, stop: threading.Event) -> dict:
     # Engine imports happen here, after the binding and environment are in place.
     from ..backends import get_backend
     from ..data.synthetic import synthetic_batch
     from ..models.metadata import describe
     from ..models.resolve import model_spec_from_dict
-    from ..scenarios.benchmark import BenchmarkPlan, run_benchmark
+    from ..scenarios.benchmark import BenchmarkPlan, Interrupted, run_benchmark
     from ..settings import settings_from_dict
 
     settings = settings_from_dict(job["settings"])
@@ -55,7 +68,12 @@ def run_job(job: dict, emit) -> dict:
         outputs = np.asarray(session.run(batch), dtype=np.float64)
         result = {"outputs": outputs.reshape(outputs.shape[0], -1).tolist()}
     else:
-        result = run_benchmark(session, batch, BenchmarkPlan(**job["plan"]), emit=emit)
+        barrier = (lambda: _wait_for_go(emit, stop)) if job.get("barrier") else (lambda: None)
+        try:
+            result = run_benchmark(session, batch, BenchmarkPlan(**job["plan"]), emit=emit,
+                                   should_stop=stop.is_set, before_timing=barrier)
+        except Interrupted as exc:
+            raise KeyboardInterrupt(str(exc)) from None
     return dict(result, engine=engine, input=spec.to_dict(), load_timings=session.load_timings,
                 model_metadata=metadata, peak_rss_mib=peak_rss_mib())
 
@@ -66,10 +84,21 @@ def main(argv: list[str]) -> int:
     def emit(message: dict) -> None:
         out.write(json.dumps(message) + "\n")
 
-    job = json.loads(sys.stdin.read())
+    stop = threading.Event()
+
+    def request_stop(signum, frame) -> None:  # Ctrl-C: finish the step in flight, report
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    job = json.loads(sys.stdin.readline())
     emit({"type": "started", **_observed(job["settings"]["env"].keys())})
     try:
-        result = run_job(job, emit)
+        result = run_job(job, emit, stop)
+    except KeyboardInterrupt as exc:
+        emit({"type": "error", "kind": "WorkerError",
+              "message": f"interrupted: {exc}" if str(exc) else "interrupted"})
+        return 130
     except Rn50Error as exc:
         emit({"type": "error", "kind": type(exc).__name__, "message": str(exc)})
         return 3

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import shlex
+
+from ..launch.launcher import LaunchPlan
 from ..platform import Platform, format_cpulist
-from ..settings import Choice, Settings
+from ..settings import Choice, ProcessPlan, Settings
 
 
 def format_value(choice: Choice) -> str:
@@ -59,6 +62,10 @@ def summary_lines(record: dict) -> list[str]:
     lat = summary["latency_ms"]
     batch = record["settings"]["batch_size"]["value"]
     lines = [f"Batch size = {batch}"]
+    if record.get("instances"):
+        lines.append(f"Instances: {summary['instances']} ran together (start skew "
+                     f"{summary['start_skew_ms']:.1f} ms); aggregate over all of them:")
+        lines += instance_result_lines(record)
     if batch == 1:
         lines.append(f"Latency: {lat['p50']:.3f} ms")
     lines.append(f"Throughput: {summary['throughput_images_per_sec']:.3f} images/sec")
@@ -90,4 +97,54 @@ def comparison_table(runs: dict) -> list[str]:
                      f"{s['latency_ms']['p90']:>9.2f} {s['throughput_images_per_sec']:>8.2f} "
                      f"{t['read_s']:>7.2f} {t['compile_s']:>9.2f} {run['peak_rss_mib']:>12.0f}  "
                      f"{run['engine']['execution_precision']}")
+    return lines
+
+
+def command_line(launch: LaunchPlan) -> str:
+    """The child's command as a shell line: environment, binding, program."""
+    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(launch.env_overrides.items()))
+    line = f"env {env} {shlex.join(launch.argv)}" if env else shlex.join(launch.argv)
+    if launch.affinity:
+        line = f"taskset -c {format_cpulist(launch.affinity)} {line}"
+    return line
+
+
+def launch_lines(settings: Settings, launch: LaunchPlan) -> list[str]:
+    how = settings.binding.value
+    if how == "sched_setaffinity":
+        how += f" to CPUs {format_cpulist(settings.cpus.value)}"
+    return [f"Launch ({how}): " + " ".join(launch.argv),
+            "  environment: " + " ".join(f"{k}={v}" for k, v in
+                                         sorted(launch.env_overrides.items()))]
+
+
+def instance_plan_lines(processes: ProcessPlan, launches: list[LaunchPlan]) -> list[str]:
+    """The instance groups, each with its CPUs, threads and exact launch."""
+    plan = processes.instances
+    lines = [f"Instances: {len(plan.groups)} x {plan.cores_per_instance} physical core(s) "
+             f"({plan.reason})"]
+    for settings, launch, group in zip(processes.processes, launches, plan.groups):
+        lines.append(f"  instance {group.index + 1}: CPUs {format_cpulist(group.cpus)} "
+                     f"(node {group.node}, socket {group.socket}), "
+                     f"{settings.intra_threads.value} intra-op thread(s), "
+                     f"binding {settings.binding.value}")
+        lines.append(f"    {command_line(launch)}")
+    if plan.idle_reason:
+        lines.append(f"  note: {plan.idle_reason}")
+    return lines
+
+
+def instance_result_lines(record: dict) -> list[str]:
+    """Per-instance figures under the merged summary."""
+    lines = [f"  {'instance':>8}  {'CPUs':<14} {'img/s':>8} {'p50 ms':>8} {'p90 ms':>8}  status"]
+    for entry in record.get("instances", []):
+        cpus = format_cpulist(entry["settings"]["cpus"]["value"])
+        if entry.get("status") == "ok":
+            s = entry["summary"]
+            lines.append(f"  {entry['index'] + 1:>8}  {cpus:<14} "
+                         f"{s['throughput_images_per_sec']:>8.2f} {s['latency_ms']['p50']:>8.2f} "
+                         f"{s['latency_ms']['p90']:>8.2f}  ok")
+        else:
+            lines.append(f"  {entry['index'] + 1:>8}  {cpus:<14} {'-':>8} {'-':>8} {'-':>8}  "
+                         f"failed: {entry.get('error', 'no result')}")
     return lines

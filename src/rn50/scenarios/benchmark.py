@@ -63,8 +63,12 @@ Emit = Callable[[dict], None]
 
 
 def _run_phase(session: Session, batch: np.ndarray, done: Callable[[int, float], bool],
-               clock: Callable[[], float], phase: str, emit: Emit) -> tuple[list[float], float]:
-    """Run steps until `done(count, elapsed)`; return per-step latencies (s) and wall span (s)."""
+               clock: Callable[[], float], phase: str,
+               emit: Emit) -> tuple[list[float], float, float]:
+    """Run steps until `done(count, elapsed)`.
+
+    Returns per-step latencies (s), and the clock at the start and at the last completion.
+    """
     images = batch.shape[0]
     finishes: list[float] = []
     latencies: dict[int, float] = {}
@@ -91,21 +95,37 @@ def _run_phase(session: Session, batch: np.ndarray, done: Callable[[int, float],
                   "images_per_sec": steps * images / max(now - window_start, 1e-12)})
             reported, window_start = completed, now
     session.wait_all()
-    span = (max(finishes) - begin) if finishes else 0.0
-    return [latencies[i] for i in range(count)], span
+    end = max(finishes) if finishes else begin
+    return [latencies[i] for i in range(count)], begin, end
+
+
+class Interrupted(Exception):
+    """The run was stopped (Ctrl-C) before any timed step completed."""
 
 
 def run_benchmark(session: Session, batch: np.ndarray, plan: BenchmarkPlan,
-                  clock: Callable[[], float] = time.perf_counter,
-                  emit: Emit = lambda message: None) -> dict:
+                  clock: Callable[[], float] = time.monotonic,
+                  emit: Emit = lambda message: None,
+                  should_stop: Callable[[], bool] = lambda: False,
+                  before_timing: Callable[[], None] = lambda: None) -> dict:
     """Warm up, then time steps; return raw samples and summary figures.
 
     The first inference (often slower: lazy allocation, kernel selection) is the
     first warm-up step, reported apart and never part of the timed figures.
+    `before_timing` runs between warm-up and the timed region (a barrier that
+    starts several instances together). When `should_stop()` turns true the
+    current phase ends after the step in flight; the result then says
+    `interrupted` and holds the steps timed so far. `clock` must be one clock
+    for every process of a run (the default, CLOCK_MONOTONIC, is): the region's
+    start and end are reported on it so instances can be merged.
     """
     images = batch.shape[0]
     emit({"type": "phase", "phase": "warmup"})
-    warmup, _ = _run_phase(session, batch, plan.warmup_done, clock, "warmup", emit)
+    warmup, _, _ = _run_phase(session, batch,
+                              lambda n, t: should_stop() or plan.warmup_done(n, t),
+                              clock, "warmup", emit)
+    if should_stop():
+        raise Interrupted("stopped during warm-up: nothing was timed")
     if warmup:  # the first warm-up step is the first inference
         first_ms = warmup[0] * 1e3
     else:  # no warm-up asked for: still keep the first inference out of the figures
@@ -113,8 +133,13 @@ def run_benchmark(session: Session, batch: np.ndarray, plan: BenchmarkPlan,
         session.run(batch)
         first_ms = (clock() - start) * 1e3
     emit({"type": "first_inference", "ms": first_ms})
+    before_timing()
     emit({"type": "phase", "phase": "benchmark"})
-    steps, span = _run_phase(session, batch, plan.measure_done, clock, "benchmark", emit)
+    steps, begin, end = _run_phase(session, batch,
+                                   lambda n, t: (should_stop() and n > 0)
+                                   or plan.measure_done(n, t),
+                                   clock, "benchmark", emit)
+    span = end - begin
 
     step_ms = [s * 1e3 for s in steps]
     latency = summarize(step_ms)
@@ -131,5 +156,39 @@ def run_benchmark(session: Session, batch: np.ndarray, plan: BenchmarkPlan,
             "latency_ms": latency,
             "concurrency": session.concurrency,
         },
+        "region": {"start": begin, "end": end, "clock": "CLOCK_MONOTONIC"},
+        "interrupted": bool(should_stop()),
         "warnings": stability_warnings(latency),
+    }
+
+
+def merge_instances(results: list[dict]) -> dict:
+    """One summary for instances that ran together.
+
+    Throughput = all images over the wall span from the first instance's start
+    to the last one's end (not a sum of rates: an instance that started late or
+    ran slow lowers it). Latency percentiles come from the merged raw samples,
+    never from averaging the instances' percentiles.
+    """
+    if not results:
+        raise ValueError("no instance results to merge")
+    start = min(r["region"]["start"] for r in results)
+    end = max(r["region"]["end"] for r in results)
+    span = end - start
+    images = sum(r["summary"]["images"] for r in results)
+    steps = [ms for r in results for ms in r["samples"]["step_ms"]]
+    latency = summarize(steps)
+    starts = [r["region"]["start"] for r in results]
+    return {
+        "instances": len(results),
+        "steps": len(steps),
+        "images": images,
+        "measured_seconds": span,
+        "throughput_images_per_sec": images / span if span > 0 else float("inf"),
+        "sum_of_instance_throughputs": sum(r["summary"]["throughput_images_per_sec"]
+                                           for r in results),
+        "start_skew_ms": (max(starts) - min(starts)) * 1e3,
+        "latency_ms": latency,
+        "method": "throughput = total images / wall span of the measured regions (first start "
+                  "to last end); latency percentiles over the merged per-step samples",
     }
