@@ -84,12 +84,12 @@ print(json.dumps({"p50_ms": float(np.median(times)) * 1e3, "throughput": len(tim
 """
 
 
-def run_rn50(engine: str, batch: int, duration: float, workdir: Path) -> dict:
+def run_rn50(engine: str, batch: int, duration: float, workdir: Path, bind: str) -> dict:
     out = workdir / f"{engine}_{len(list(workdir.iterdir()))}.json"
     # The built-in model (no --model): the same file and weights the loop below uses.
     subprocess.run([sys.executable, "-m", "rn50", "bench", "--backend", engine,
                     "--batch-size", str(batch), "--streams", "1", "--warmup-steps", "5",
-                    "--steps", "1", "--duration", str(duration), "--bind", "affinity",
+                    "--steps", "1", "--duration", str(duration), "--bind", bind,
                     "--output-dir", str(workdir / "logs"), "--json", str(out)],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     record = json.loads(out.read_text())
@@ -97,12 +97,17 @@ def run_rn50(engine: str, batch: int, duration: float, workdir: Path) -> dict:
             "throughput": record["summary"]["throughput_images_per_sec"]}
 
 
-def run_loop(engine: str, model: str, batch: int, duration: float, cpus: set[int]) -> dict:
+def run_loop(engine: str, model: str, batch: int, duration: float, cpus: set[int],
+             bind: str) -> dict:
+    """The engine's own loop, bound the same way rn50 binds its child."""
     env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS="1", TF_CPP_MIN_LOG_LEVEL="2",
                OMP_NUM_THREADS=str(len(cpus)))
-    text = subprocess.run([sys.executable, "-c", LOOP, engine, model, str(batch), str(duration),
-                           str(len(cpus))], check=True, capture_output=True, text=True, env=env,
-                          preexec_fn=lambda: os.sched_setaffinity(0, cpus)).stdout
+    argv = [sys.executable, "-c", LOOP, engine, model, str(batch), str(duration), str(len(cpus))]
+    if bind == "numactl":
+        argv = ["numactl", f"--physcpubind={','.join(map(str, sorted(cpus)))}", *argv]
+    text = subprocess.run(argv, check=True, capture_output=True, text=True, env=env,
+                          preexec_fn=(lambda: os.sched_setaffinity(0, cpus))
+                          if bind == "affinity" else None).stdout
     return json.loads(text.strip().splitlines()[-1])
 
 
@@ -112,6 +117,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--engines", default="openvino,onnxruntime,tensorflow,torch")
+    parser.add_argument("--bind", choices=("affinity", "numactl"), default="affinity",
+                        help="how both rn50 and the loop are pinned (default: affinity)")
     args = parser.parse_args()
 
     model = builtin_model(ModelConfig(), os.environ, print).path
@@ -121,8 +128,10 @@ def main() -> int:
         for engine in args.engines.split(","):
             ours, loop = [], []
             for round_ in range(args.rounds):  # alternate who goes first, against order bias
-                runs = [lambda: ours.append(run_rn50(engine, args.batch, args.duration, Path(tmp))),
-                        lambda: loop.append(run_loop(engine, model, args.batch, args.duration, cpus))]
+                runs = [lambda: ours.append(run_rn50(engine, args.batch, args.duration, Path(tmp),
+                                                     args.bind)),
+                        lambda: loop.append(run_loop(engine, model, args.batch, args.duration,
+                                                     cpus, args.bind))]
                 for run in runs if round_ % 2 == 0 else runs[::-1]:
                     run()
             med = {k: (statistics.median(r[k] for r in ours), statistics.median(r[k] for r in loop))
@@ -131,6 +140,7 @@ def main() -> int:
             print(f"{engine}: rn50 {[round(r['throughput'], 2) for r in ours]} img/s, "
                   f"own loop {[round(r['throughput'], 2) for r in loop]} img/s", flush=True)
     print(f"\nFP32 built-in ResNet-50 v1.5, batch {args.batch}, {len(cpus)} threads, one stream, "
+          f"bound by {args.bind}, "
           f"{args.rounds} alternating rounds of {args.duration:g} s, medians")
     print(f"{'engine':<12} {'rn50 img/s':>10} {'loop img/s':>10} {'ratio':>6} "
           f"{'rn50 p50 ms':>11} {'loop p50 ms':>11} {'ratio':>6}")

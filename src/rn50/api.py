@@ -307,6 +307,9 @@ def _collect(record: dict, outcomes: list[Outcome], observed: dict[int, dict],
     record["summary"]["concurrency"] = sum(e["summary"]["concurrency"] for e in ok)
     record["engine"] = ok[0]["engine"]
     record["batch_size"] = ok[0]["batch_size"]
+    record["load_timings"] = {key: max(e["load_timings"][key] for e in ok)  # the slowest
+                              for key in ok[0]["load_timings"]}
+    record["peak_rss_mib"] = sum(e["peak_rss_mib"] for e in ok)  # all instances together
     cores = sum(len(processes.processes[e["index"]].cpus.value) for e in ok)
     record["summary"]["compute"] = _compute(record, model, platform, processes.base, cores)
     record["warnings"] = [f"instance {e['index'] + 1}: {w}" for e in ok for w in e["warnings"]]

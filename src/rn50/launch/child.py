@@ -1,9 +1,13 @@
 """Entry point of the benchmark child process.
 
-Started by `launcher.run_child` with the environment and CPU binding already
-in place. Reads its job (JSON) on stdin and writes JSON-lines messages to the
-file descriptor named on its command line: `started` (what the process
-really got: affinity, environment), `progress`, and `result` or `error`.
+Started by `launcher.run_workers` with the environment and CPU binding already
+in place. Reads its job (one JSON line) on stdin and writes JSON-lines messages
+to the file descriptor named on its command line: `started` (what the process
+really got: affinity, environment), `loaded`, `progress`, and `result` or
+`error`. In a multi-instance run (`barrier` in the job) it says `ready` after
+warm-up and waits for a `go` line on stdin, so all instances time together.
+Ctrl-C (SIGINT) or SIGTERM ends the current phase after the step in flight; the
+result then holds the steps timed so far, marked `interrupted`.
 """
 
 from __future__ import annotations
