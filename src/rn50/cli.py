@@ -13,6 +13,7 @@ from typing import Callable, Sequence
 from . import __version__
 from .api import benchmark, benchmark_engines, check_parity, dry_run, launch_plans, parse_backends
 from .backends import ENGINES as ENGINE_NAMES
+from .data.build import build_tfrecords
 from .config import PRECISIONS, ModelConfig, RunConfig
 from .emit import emit_env, emit_python
 from .errors import ConfigError, Rn50Error
@@ -174,6 +175,30 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--verbose", "-v", action="store_true")
     fetch.set_defaults(func=cmd_fetch)
 
+    build = sub.add_parser("build-tfrecords", help="turn DIR/<label>/<image> folders into "
+                           "sharded ImageNet-style TFRecords (the seed's build_image_data.py)",
+                           description="Write sharded TFRecords of tf.train.Example from "
+                           "DIR/<label>/<image> folders, as TensorFlow's build_image_data.py "
+                           "does (labels from 1, shuffled, RGB JPEG). No TensorFlow needed.")
+    build.add_argument("--train-directory", "--train_directory", dest="train_directory")
+    build.add_argument("--validation-directory", "--validation_directory",
+                       dest="validation_directory")
+    build.add_argument("--output-directory", "--output_directory", dest="output_directory",
+                       required=True)
+    build.add_argument("--labels-file", "--labels_file", dest="labels_file",
+                       help="one folder name per line, in label order (default: the sorted "
+                       "sub-folders)")
+    build.add_argument("--train-shards", "--train_shards", dest="train_shards", type=int,
+                       default=2)
+    build.add_argument("--validation-shards", "--validation_shards", dest="validation_shards",
+                       type=int, default=2)
+    build.add_argument("--num-threads", "--num_threads", dest="num_threads", type=int,
+                       default=2)
+    build.add_argument("--strict", action="store_true",
+                       help="stop at the first file that is not a readable image")
+    build.add_argument("--verbose", "-v", action="store_true")
+    build.set_defaults(func=cmd_build_tfrecords)
+
     info = sub.add_parser("info", help="show this CPU and the recommended settings",
                           description="Show the platform and the recommended settings with "
                           "the reason for each; --emit prints them as a snippet for your code.")
@@ -269,6 +294,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     path = export(args.format, args.output, ModelConfig(args.model, args.cache_dir, seed=args.seed),
                   os.environ, data_format=args.data_format, force=args.force)
     print(f"Wrote {path}")
+    return 0
+
+
+def cmd_build_tfrecords(args: argparse.Namespace) -> int:
+    summary = build_tfrecords(args.output_directory, args.labels_file, args.train_directory,
+                              args.validation_directory, args.train_shards,
+                              args.validation_shards, args.num_threads, args.strict,
+                              log=lambda line: print(line, file=sys.stderr, flush=True))
+    for name, split in summary.items():
+        print(f"{name}: {split['images']} images in {len(split['files'])} shard(s) in "
+              f"{args.output_directory}")
+        if split["skipped"]:
+            print(f"{name}: skipped {len(split['skipped'])} file(s):")
+            for reason in split["skipped"]:
+                print(f"  {reason}")
     return 0
 
 
