@@ -20,7 +20,8 @@ import numpy as np
 from . import __version__
 from .backends import ENGINES, check_format, check_installed, engine_env
 from .config import ModelConfig, RunConfig
-from .errors import ConfigError, Rn50Error, WorkerError
+from .data.sources import open_source
+from .errors import ConfigError, DataError, Rn50Error, WorkerError
 from .launch.launcher import LaunchPlan, Outcome, plan_launch, run_child, run_workers
 from .models import ModelSpec
 from .models.resolve import builtin_model, file_model
@@ -52,13 +53,13 @@ def check_engine(name: str, model: ModelSpec | None) -> None:
 
 
 def _job(scenario: str, backend: str, precision: str, model: ModelSpec, settings: Settings,
-         plan: BenchmarkPlan) -> dict:
+         plan: BenchmarkPlan, data: dict | None = None) -> dict:
     """What the child process is asked to do (sent as JSON on its stdin)."""
     return {"scenario": scenario, "backend": backend, "precision": precision,
             "model": model.to_dict(), "settings": settings.to_dict(),
             "plan": {"warmup_steps": plan.warmup_steps, "steps": plan.steps,
                      "duration": plan.duration},
-            "data_seed": 0}
+            "data_seed": 0, "data": data}
 
 
 def _expected_affinity(settings: Settings, platform: Platform) -> list[int] | None:
@@ -86,7 +87,8 @@ def _compute(record: dict, model: ModelSpec, platform: Platform, settings: Setti
 
 def benchmark(config: RunConfig, environ: Mapping[str, str] | None = None,
               platform: Platform | None = None, stream=None,
-              header: Callable[[Console], None] | None = None) -> dict:
+              header: Callable[[Console], None] | None = None,
+              on_rows: Callable[[dict], None] | None = None) -> dict:
     """Run the benchmark described by `config`; return the result record (also saved as JSON).
 
     One pinned child process, or with --num-instances/--cores-per-instance one per
@@ -97,9 +99,17 @@ def benchmark(config: RunConfig, environ: Mapping[str, str] | None = None,
     environ = dict(os.environ if environ is None else environ)
     platform = platform or detect_platform()
     processes = plan_processes(platform, config.flags, environ)
+    if processes.instances and config.scenario != "benchmark":
+        raise ConfigError(f"{config.scenario} runs in one process: --num-instances and "
+                          "--cores-per-instance are for benchmarks")
     settings = processes.base
     user_model = file_model(config.model, environ) if config.model.path else None
     check_engine(config.backend, user_model)
+    if config.data:  # bad data paths fail here, before anything is written
+        source = open_source(config.data.paths, config.data.labels_file)
+        if config.scenario == "accuracy" and not source.labelled:
+            raise DataError(f"{source.description}: no labels, and accuracy needs them "
+                            "(TFRecords with image/class/label, class folders, or val_map.txt)")
     json_copy = check_writable_file(config.json_path, "--json") if config.json_path else None
     started = datetime.now()
     paths = allocate_run_paths(config.output_dir, config.precision, started)
@@ -111,18 +121,24 @@ def benchmark(config: RunConfig, environ: Mapping[str, str] | None = None,
         "command_line": list(config.command_line), "started_at": started.isoformat(),
         "platform": platform.to_dict(), "settings": settings.to_dict(),
         "precision": config.precision, "backend": config.backend,
-        "log_path": str(paths.log), "warnings": [],
+        "scenario": config.scenario, "log_path": str(paths.log), "warnings": [],
     }
     try:
         if header:
             header(out)
-        out.line(f"rn50 {__version__}: ResNet-50 inference benchmark ({config.backend}, "
-                 f"{config.precision.upper()})")
+        what = {"benchmark": "inference benchmark", "accuracy": "accuracy",
+                "classify": "classification"}[config.scenario]
+        out.line(f"rn50 {__version__}: ResNet-50 {what} ({config.backend}, "
+                 f"{config.precision.upper()}, "
+                 f"{'real images' if config.data else 'synthetic images'})")
         model = user_model or builtin_model(config.model, environ, out.line)
         record["model"] = model.to_dict()
         out.line(f"Model: {model.name}: {model.path}")
         if model.random_weights:
             out.line(f"NOTE: {RANDOM_WEIGHTS_WARNING}")
+        if config.data:
+            record["data_config"] = config.data.to_job(platform.physical_cores)
+            record["data_config"].pop("skip_keys")
         out.line("Settings:" if not processes.instances else
                  "Settings (of the whole pool; each instance's CPUs and threads below):")
         for line in text.settings_table(settings):
@@ -140,13 +156,18 @@ def benchmark(config: RunConfig, environ: Mapping[str, str] | None = None,
             out.line(f"Steps (every instance): {plan.describe()}")
         else:
             record["launch"] = {"binding": settings.binding.value, **launches[0].to_dict()}
-            _print_launch(out, settings, launches[0], plan)
+            _print_launch(out, settings, launches[0],
+                          plan if config.scenario == "benchmark" else None)
+        data = config.data.to_job(platform.physical_cores) if config.data else None
         outcomes, interrupted, observed = _run(out, launches, processes, model, config, plan,
-                                               environ)
+                                               environ, data, on_rows)
         _collect(record, outcomes, observed, processes, model, platform, config.precision)
+        for line in text.data_lines(record):
+            out.line(line)
         if record.get("summary"):
             for line in text.summary_lines(record):
                 out.line(line)
+        if record.get("summary") or record.get("accuracy") or "classified" in record:
             out.line(f"Ran inference with batch size {settings.batch_size.value}")
         out.line(f"Log location: {paths.log}")
         out.line(f"Results JSON: {paths.json}")
@@ -216,17 +237,19 @@ def _failure(failed: list[Outcome], processes: ProcessPlan, json_path) -> Rn50Er
                        + (f" ({others} in {json_path})" if kept else ""))
 
 
-def _print_launch(out: Console, settings: Settings, launch: LaunchPlan, plan: BenchmarkPlan) -> None:
+def _print_launch(out: Console, settings: Settings, launch: LaunchPlan,
+                  plan: BenchmarkPlan | None) -> None:
     for line in text.launch_lines(settings, launch):
         out.line(line)
-    out.line(f"Steps: {plan.describe()}")
+    if plan is not None:
+        out.line(f"Steps: {plan.describe()}")
 
 
 def _run(out: Console, launches: list[LaunchPlan], processes: ProcessPlan, model: ModelSpec,
-         config: RunConfig, plan: BenchmarkPlan,
-         environ: dict) -> tuple[list[Outcome], bool, dict[int, dict]]:
+         config: RunConfig, plan: BenchmarkPlan, environ: dict, data: dict | None,
+         on_rows: Callable[[dict], None] | None) -> tuple[list[Outcome], bool, dict[int, dict]]:
     multi = processes.instances is not None
-    jobs = [_job("benchmark", config.backend, config.precision, model, s, plan)
+    jobs = [_job(config.scenario, config.backend, config.precision, model, s, plan, data)
             for s in processes.processes]
     observed: dict[int, dict] = {}  # what each child found itself bound to
 
@@ -250,12 +273,22 @@ def _run(out: Console, launches: list[LaunchPlan], processes: ProcessPlan, model
         elif kind == "phase" and first:
             if message["phase"] == "warmup":
                 out.line("[Running warmup steps...]")
+            elif message["phase"] == "compute-only":
+                out.line("[Running compute-only steps: the same batch again, no decoding...]")
             else:
                 out.line("[Running benchmark steps...]" if not multi else
                          f"[Running benchmark steps: all {len(launches)} instances started "
                          "together]")
         elif kind == "progress" and first:
             out.line(("instance 1: " if multi else "") + text.progress_line(message))
+        elif kind == "data" and first:
+            for line in text.data_source_lines(message):
+                out.line(line)
+        elif kind == "accuracy":
+            out.line(f"Processed {message['images']} images. (Top1 accuracy, Top5 accuracy) = "
+                     f"({message['top1']:.4f}, {message['top5']:.4f})")
+        elif kind in ("predictions", "skipped") and on_rows:
+            on_rows(message)
         elif kind == "traceback" and config.verbose:
             out.line(message["text"].rstrip())
 
@@ -285,7 +318,8 @@ def _collect(record: dict, outcomes: list[Outcome], observed: dict[int, dict],
             record["launch"]["observed"] = observed[0]
         if outcome.result is not None:
             record.update(outcome.result)
-            record["summary"]["compute"] = _compute(record, model, platform, processes.base)
+            if "summary" in record:
+                record["summary"]["compute"] = _compute(record, model, platform, processes.base)
         record["warnings"] = _warnings(record, processes.base, platform, precision)
         return
     ok = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+from dataclasses import replace
 import json
 import os
 import sys
@@ -14,7 +15,8 @@ from . import __version__
 from .api import benchmark, benchmark_engines, check_parity, dry_run, launch_plans, parse_backends
 from .backends import ENGINES as ENGINE_NAMES
 from .data.build import build_tfrecords
-from .config import PRECISIONS, ModelConfig, RunConfig
+from .config import PRECISIONS, DataConfig, ModelConfig, RunConfig
+from .report.classify import ClassifyPrinter, ClassifyWriter
 from .emit import emit_env, emit_python
 from .errors import ConfigError, Rn50Error
 from .export import FORMATS, export
@@ -67,6 +69,31 @@ def add_settings_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--topology", metavar="FILE",
                        help="plan for a recorded machine instead of this one: `lscpu`, "
                        "`lscpu -p` output or `rn50 info --json` (with bench: --dry-run only)")
+
+
+def add_data_flags(parser: argparse.ArgumentParser, location: bool = True) -> None:
+    group = parser.add_argument_group("real images")
+    if location:
+        group.add_argument("--data-location", "-d", action="append", metavar="PATH",
+                           help="TFRecords (a folder or files), class folders DIR/<label>/, "
+                           "a folder of images (+ val_map.txt), or a file list; repeatable")
+    group.add_argument("--labels-file", help="class folder names in label order, one per line")
+    group.add_argument("--data-workers", type=int, help="decode processes (default: one per "
+                       "8 cores, at least 1; 0 decodes in the engine process)")
+    group.add_argument("--no-decode-shortcut", action="store_true",
+                       help="always decode JPEGs at full size (no DCT-domain downscaling)")
+    group.add_argument("--strict", action="store_true",
+                       help="stop at the first bad image or record instead of skipping it")
+    group.add_argument("--max-images", type=int, help="use at most this many images")
+
+
+def data_config(args: argparse.Namespace, paths=None, **extra) -> DataConfig | None:
+    paths = paths if paths is not None else getattr(args, "data_location", None)
+    if not paths:
+        return None
+    return DataConfig(tuple(paths), labels_file=args.labels_file, workers=args.data_workers,
+                      shortcut=not args.no_decode_shortcut, strict=args.strict,
+                      max_images=args.max_images, **extra)
 
 
 def cores_per_instance(text: str) -> int | str:
@@ -128,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--cache-dir", help="model cache (default: $RN50_CACHE_DIR or ~/.cache/rn50)")
     bench.add_argument("--timeout", type=float, help="kill the benchmark process if it runs "
                        "longer than this many seconds (a hung engine); default: no limit")
+    add_data_flags(bench)
     bench.add_argument("--dry-run", action="store_true", help="print the settings and the exact "
                        "command and environment of each process, and run nothing")
     bench.add_argument("--verbose", "-v", action="store_true", help="tracebacks on errors")
@@ -175,6 +203,35 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--verbose", "-v", action="store_true")
     fetch.set_defaults(func=cmd_fetch)
 
+    acc = sub.add_parser("accuracy", help="top-1/top-5 accuracy on labelled images",
+                         description="Top-1 and top-5 accuracy over labelled images (ImageNet "
+                         "TFRecords, class folders, or images + val_map.txt), printing Model "
+                         "Zoo's 'Processed N images' lines as it goes.")
+    add_model_flags(acc)
+    add_data_flags(acc)
+    acc.add_argument("--output-dir", default="rn50_logs")
+    acc.add_argument("--json", dest="json_path")
+    acc.add_argument("--timeout", type=float)
+    acc.add_argument("--verbose", "-v", action="store_true")
+    add_settings_flags(acc)
+    acc.set_defaults(func=cmd_accuracy, batch_default=64)
+
+    cls = sub.add_parser("classify", help="top-k ImageNet labels of images",
+                         description="Classify image files, folders or TFRecords: the top-k "
+                         "ImageNet classes with their names. With --output the results are "
+                         "written as they come; re-running resumes where it stopped.")
+    cls.add_argument("paths", nargs="+", metavar="PATH")
+    add_model_flags(cls)
+    add_data_flags(cls, location=False)
+    cls.add_argument("--top-k", "-k", type=int, default=5)
+    cls.add_argument("--format", choices=("table", "csv", "jsonl"), default="table")
+    cls.add_argument("--output", "-o", help="write here (csv or jsonl), appending and resuming")
+    cls.add_argument("--output-dir", default="rn50_logs")
+    cls.add_argument("--timeout", type=float)
+    cls.add_argument("--verbose", "-v", action="store_true")
+    add_settings_flags(cls)
+    cls.set_defaults(func=cmd_classify, batch_default=8)
+
     build = sub.add_parser("build-tfrecords", help="turn DIR/<label>/<image> folders into "
                            "sharded ImageNet-style TFRecords (the seed's build_image_data.py)",
                            description="Write sharded TFRecords of tf.train.Example from "
@@ -220,7 +277,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                        backend=args.backend, precision=args.precision,
                        warmup_steps=args.warmup_steps, steps=args.steps, duration=args.duration,
                        output_dir=args.output_dir, json_path=args.json_path, verbose=args.verbose,
-                       timeout=args.timeout,
+                       timeout=args.timeout, data=data_config(args),
                        command_line=tuple(sys.argv))
     if args.dry_run:
         print("\n".join(dry_run(config, platform_for(args))))
@@ -295,6 +352,56 @@ def cmd_export(args: argparse.Namespace) -> int:
                   os.environ, data_format=args.data_format, force=args.force)
     print(f"Wrote {path}")
     return 0
+
+
+def add_model_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", "-m", help="model file (default: the built-in ResNet-50, "
+                        "random weights)")
+    parser.add_argument("--backend", default="openvino")
+    parser.add_argument("--precision", default="fp32", choices=PRECISIONS + ("bfloat16", "int8"))
+    parser.add_argument("--cache-dir")
+    parser.add_argument("--input-node")
+    parser.add_argument("--output-node")
+    parser.add_argument("--class-offset", type=int, choices=(0, 1))
+    parser.add_argument("--preprocessing", choices=("torchvision", "modelzoo"))
+
+
+def scenario_config(args: argparse.Namespace, scenario: str, data: DataConfig) -> RunConfig:
+    flags = user_flags(args)
+    if flags.batch_size is None:
+        flags = replace(flags, batch_size=args.batch_default)
+    return RunConfig(flags=flags, model=ModelConfig(args.model, args.cache_dir,
+                                                    input_node=args.input_node,
+                                                    output_node=args.output_node,
+                                                    class_offset=args.class_offset,
+                                                    preprocessing=args.preprocessing),
+                     backend=args.backend, precision=args.precision, warmup_steps=0,
+                     output_dir=args.output_dir, json_path=getattr(args, "json_path", None),
+                     verbose=args.verbose, timeout=args.timeout, command_line=tuple(sys.argv),
+                     data=data, scenario=scenario)
+
+
+def cmd_accuracy(args: argparse.Namespace) -> int:
+    data = data_config(args)
+    if data is None:
+        raise ConfigError("--data-location: required (labelled images to measure accuracy on)")
+    benchmark(scenario_config(args, "accuracy", data))
+    return 0
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    writer = ClassifyWriter(args.output, args.format, args.top_k) if args.output \
+        else ClassifyPrinter(args.format, args.top_k)
+    done = writer.done_keys()
+    if done:
+        print(f"Resuming: {len(done)} image(s) already in {args.output}", file=sys.stderr)
+    data = data_config(args, paths=args.paths, top_k=args.top_k, skip_keys=tuple(sorted(done)))
+    try:
+        record = benchmark(scenario_config(args, "classify", data), stream=sys.stderr,
+                           on_rows=writer.write)
+    finally:
+        writer.close()
+    return 1 if record.get("skipped") and args.strict else 0
 
 
 def cmd_build_tfrecords(args: argparse.Namespace) -> int:

@@ -24,6 +24,37 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class DataConfig:
+    """Real images: where they are and how the decode pipeline runs."""
+
+    paths: tuple[str, ...]
+    labels_file: str | None = None
+    workers: int | None = None  # decode processes; None: one per 8 cores, at least 1
+    shortcut: bool = True  # JPEG DCT-domain downscaling where it cannot change the crop much
+    strict: bool = False  # stop at the first bad record instead of skipping it
+    max_images: int | None = None
+    top_k: int = 5
+    skip_keys: tuple[str, ...] = ()  # already classified (resume)
+
+    def __post_init__(self) -> None:
+        if self.workers is not None and self.workers < 0:
+            raise ConfigError(f"--data-workers must be 0 or more (got {self.workers})")
+        if self.max_images is not None and self.max_images < 1:
+            raise ConfigError(f"--max-images must be at least 1 (got {self.max_images})")
+        if not 1 <= self.top_k <= 1000:
+            raise ConfigError(f"--top-k must be between 1 and 1000 (got {self.top_k})")
+
+    def to_job(self, physical_cores: int) -> dict:
+        workers = self.workers if self.workers is not None else max(1, min(8, physical_cores // 8))
+        return {"paths": list(self.paths), "labels_file": self.labels_file, "workers": workers,
+                "shortcut": self.shortcut, "strict": self.strict, "max_images": self.max_images,
+                "top_k": self.top_k, "skip_keys": list(self.skip_keys)}
+
+
+SCENARIOS = ("benchmark", "accuracy", "classify")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Everything one benchmark run needs; None means "not set by the user"."""
 
@@ -39,6 +70,8 @@ class RunConfig:
     verbose: bool = False
     timeout: float | None = None
     command_line: tuple[str, ...] = ()
+    data: DataConfig | None = None  # None: synthetic images
+    scenario: str = "benchmark"  # benchmark | accuracy | classify
 
     def __post_init__(self) -> None:
         if self.warmup_steps is not None and self.warmup_steps < 0:
@@ -49,6 +82,10 @@ class RunConfig:
             raise ConfigError(f"--duration must be a positive number of seconds (got {self.duration})")
         if self.timeout is not None and not self.timeout > 0:
             raise ConfigError(f"--timeout must be a positive number of seconds (got {self.timeout})")
+        if self.scenario not in SCENARIOS:
+            raise ConfigError(f"unknown scenario {self.scenario!r}")
+        if self.scenario != "benchmark" and self.data is None:
+            raise ConfigError(f"{self.scenario} needs real images: give --data-location")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"--precision {self.precision}: not implemented yet; "
                               f"available: {', '.join(PRECISIONS)}")

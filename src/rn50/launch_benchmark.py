@@ -17,7 +17,7 @@ from typing import Sequence
 
 from .api import benchmark
 from .cli import OneLineParser, cores_per_instance, run_command
-from .config import ModelConfig, RunConfig
+from .config import DataConfig, ModelConfig, RunConfig
 from .container import check_docker, plan_container, run_container
 from .models.cache import default_cache_dir
 from .models.resolve import file_model
@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "cores of a socket)")
     p.add_argument("--num-intra-threads", "-a", type=int)
     p.add_argument("--num-inter-threads", "-e", type=int)
-    p.add_argument("--data-num-intra-threads", type=int)
+    p.add_argument("--data-num-intra-threads", type=int,
+                   help="decode worker processes for --data-location")
     p.add_argument("--data-num-inter-threads", type=int)
     p.add_argument("--benchmark-only", action="store_true")
     p.add_argument("--accuracy-only", action="store_true")
@@ -103,18 +104,19 @@ def to_run_config(args: argparse.Namespace, argv: Sequence[str]) -> RunConfig:
     if args.precision != "fp32":
         raise _not_yet(f"--precision {args.precision}", "low-precision inference")
     unsupported = [
-        (args.data_location, "--data-location", "real data (ImageNet TFRecords, image folders)"),
-        (args.accuracy_only, "--accuracy-only", "accuracy measurement"),
         (args.output_results, "--output-results", "per-image results"),
         (args.mpi_num_processes, "--mpi_num_processes", "MPI runs"),
         (args.checkpoint, "--checkpoint", "checkpoint loading (give a frozen graph with --in-graph)"),
         (args.model_source_dir, "--model-source-dir", "external model sources"),
-        (args.data_num_intra_threads, "--data-num-intra-threads", "a data pipeline"),
-        (args.data_num_inter_threads, "--data-num-inter-threads", "a data pipeline"),
     ]
     for given, flag, what in unsupported:
         if given:
             raise _not_yet(flag, what)
+    if args.accuracy_only and args.benchmark_only:
+        raise ConfigError("--accuracy-only and --benchmark-only: choose one")
+    if args.accuracy_only and not args.data_location:
+        raise ConfigError("--accuracy-only needs --data-location (labelled ImageNet TFRecords "
+                          "or image folders)")
     if args.debug and not args.docker_image:
         raise ConfigError("--debug opens a shell in the Docker container: give --docker-image too")
     if args.num_instances < 1:
@@ -133,7 +135,10 @@ def to_run_config(args: argparse.Namespace, argv: Sequence[str]) -> RunConfig:
                      backend=args.backend or FRAMEWORKS[args.framework], precision=args.precision,
                      warmup_steps=extra.get("warmup_steps"), steps=extra.get("steps"),
                      output_dir=args.output_dir, verbose=args.verbose,
-                     command_line=(PROG, *argv))
+                     command_line=(PROG, *argv),
+                     data=DataConfig((args.data_location,), workers=args.data_num_intra_threads)
+                     if args.data_location else None,
+                     scenario="accuracy" if args.accuracy_only else "benchmark")
 
 
 def parameters_block(args: argparse.Namespace, config: RunConfig, batch_size: int) -> list[str]:
@@ -148,7 +153,7 @@ def parameters_block(args: argparse.Namespace, config: RunConfig, batch_size: in
         ("NUMA_CORES_PER_INSTANCE", args.numa_cores_per_instance),
         ("NUM_INTRA_THREADS", args.num_intra_threads),
         ("NUM_INTER_THREADS", args.num_inter_threads),
-        ("BENCHMARK_ONLY", True), ("ACCURACY_ONLY", args.accuracy_only),
+        ("BENCHMARK_ONLY", not args.accuracy_only), ("ACCURACY_ONLY", args.accuracy_only),
         ("OUTPUT_DIR", args.output_dir), ("VERBOSE", args.verbose),
         ("WARMUP_STEPS", config.warmup_steps), ("STEPS", config.steps),
     ]
@@ -199,8 +204,11 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         batch = 128 if args.batch_size == -1 else args.batch_size
         for line in parameters_block(args, config, batch):
             out.line(line)
-        if not args.benchmark_only:
+        if not args.benchmark_only and not args.accuracy_only:
             out.line("NOTE: neither --benchmark-only nor --accuracy-only given: running the benchmark")
+        if args.data_num_inter_threads:
+            out.line("NOTE: --data-num-inter-threads has no equivalent: rn50 decodes in "
+                     "--data-num-intra-threads worker processes")
         if args.disable_tcmalloc:
             out.line("NOTE: --disable-tcmalloc has no effect: rn50 never preloads tcmalloc")
 

@@ -109,9 +109,10 @@ def test_verbose_shows_the_traceback(run_cli, tmp_path):
 
 @pytest.mark.parametrize("argv,fragments", [
     (("--framework", "caffe"), ("--framework caffe", "unknown")),
-    (("--data-location", "/tmp"), ("--data-location", "not implemented")),
-    (("--data-locations", "/tmp"), ("--data-location", "not implemented")),
-    (("--accuracy-only",), ("--accuracy-only", "not implemented")),
+    (("--data-location", "/nonexistent/imagenet"), ("/nonexistent/imagenet",
+                                                     "no such file or folder")),
+    (("--data-locations", "/nonexistent/x"), ("/nonexistent/x", "no such file or folder")),
+    (("--accuracy-only",), ("--accuracy-only and --benchmark-only: choose one",)),
     (("--debug",), ("--debug", "give --docker-image too")),
     (("--num-instances", "0"), ("--num-instances must be at least 1",)),
     (("--numa-cores-per-instance", "many"), ("--numa-cores-per-instance", "'socket'")),

@@ -48,6 +48,50 @@ def _wait_for_go(emit, stop: threading.Event) -> None:
                           "or Ctrl-C)")
 
 
+def _run_on_data(job: dict, session, spec, metadata: dict, emit, stop: threading.Event) -> dict:
+    """Accuracy, classification or the end-to-end benchmark on real images."""
+    from ..data.pipeline import Pipeline
+    from ..data.preprocess import spec_from_metadata
+    from ..data.sources import open_source
+    from ..errors import DataError
+    from ..scenarios.benchmark import BenchmarkPlan, Interrupted
+    from ..scenarios.real_data import run_accuracy, run_classify, run_data_benchmark
+
+    data = job["data"]
+    size = spec.shape[2] if spec.layout == "NCHW" else spec.shape[1]
+    prep = spec_from_metadata(metadata["preprocessing"], spec.layout, crop=size)
+    source = open_source(data["paths"], data.get("labels_file"))
+    scenario = job["scenario"]
+    if scenario == "accuracy" and not source.labelled:
+        raise DataError(f"{source.description}: no labels, and accuracy needs them "
+                        "(TFRecords with image/class/label, class folders, or val_map.txt)")
+    emit({"type": "data", "description": source.description, "labelled": source.labelled,
+          "label_note": source.label_note, "preprocessing": prep.to_dict(),
+          "workers": data["workers"], "shortcut": data["shortcut"]})
+    batch_size = spec.shape[0]
+    pipeline = Pipeline(source, prep, batch_size, workers=data["workers"],
+                        shortcut=data["shortcut"], strict=data["strict"],
+                        max_images=data.get("max_images"), repeat=scenario == "benchmark",
+                        skip_keys=frozenset(data.get("skip_keys", ())))
+    offset = metadata["class_offset"]
+    with pipeline:
+        batches = pipeline.batches()
+        if scenario == "accuracy":
+            result = run_accuracy(session, batches, batch_size, offset, emit, stop.is_set)
+        elif scenario == "classify":
+            result = run_classify(session, batches, batch_size, offset, data["top_k"], emit,
+                                  stop.is_set)
+        else:
+            try:
+                result = run_data_benchmark(session, batches, batch_size,
+                                            BenchmarkPlan(**job["plan"]), emit, stop.is_set)
+            except Interrupted as exc:
+                raise KeyboardInterrupt(str(exc)) from None
+    return dict(result, data={"description": source.description, "kind": source.kind,
+                              "label_note": source.label_note,
+                              "preprocessing": prep.to_dict()})
+
+
 def run_job(job: dict, emit, stop: threading.Event) -> dict:
     # Engine imports happen here, after the binding and environment are in place.
     from ..backends import get_backend
@@ -67,6 +111,11 @@ def run_job(job: dict, emit, stop: threading.Event) -> dict:
                         model.class_offset, model.preprocessing)
     emit({"type": "loaded", "input": spec.to_dict(), "load_timings": session.load_timings,
           "engine": engine, "metadata": metadata})
+    if job.get("data"):
+        result = _run_on_data(job, session, spec, metadata, emit, stop)
+        return dict(result, engine=engine, input=spec.to_dict(),
+                    load_timings=session.load_timings, model_metadata=metadata,
+                    peak_rss_mib=peak_rss_mib())
     batch = synthetic_batch(spec.shape, spec.layout, model.mean, model.std, seed=job["data_seed"])
     if job.get("scenario") == "outputs":  # parity: the raw outputs for these images
         outputs = np.asarray(session.run(batch), dtype=np.float64)

@@ -148,3 +148,42 @@ def instance_result_lines(record: dict) -> list[str]:
             lines.append(f"  {entry['index'] + 1:>8}  {cpus:<14} {'-':>8} {'-':>8} {'-':>8}  "
                          f"failed: {entry.get('error', 'no result')}")
     return lines
+
+
+def data_source_lines(message: dict) -> list[str]:
+    """What the real-data pipeline reads and how it preprocesses."""
+    prep = message["preprocessing"]
+    lines = [f"Data: {message['description']}"
+             + (f" ({message['label_note']})" if message.get("label_note") else "")]
+    lines.append(f"Preprocessing ({prep['name']}): shorter side to {prep['resize']} with "
+                 f"{prep['interpolation']}, centre crop {prep['crop']}, {prep['scale']}, "
+                 f"mean {prep['mean']}, std {prep['std']}, {prep['layout']}; "
+                 f"{message['workers']} decode process(es); JPEG DCT shortcut "
+                 f"{'on' if message['shortcut'] else 'off'}")
+    return lines
+
+
+def data_lines(record: dict) -> list[str]:
+    """Accuracy / classification / end-to-end figures and the skipped images."""
+    lines = []
+    acc = record.get("accuracy")
+    if acc:
+        lines.append(f"Top-1 accuracy: {acc['top1']:.4f} ({acc['top1_correct']}/{acc['images']})"
+                     f"   Top-5 accuracy: {acc['top5']:.4f} ({acc['top5_correct']}/"
+                     f"{acc['images']})")
+    if "classified" in record:
+        lines.append(f"Classified {record['classified']} image(s)")
+    summary = record.get("summary") or {}
+    if "end_to_end_images_per_sec" in summary:
+        lines.append(f"End-to-end (decode + preprocess + inference): "
+                     f"{summary['end_to_end_images_per_sec']:.3f} images/sec; compute-only "
+                     f"(same batch, no decoding): {summary['compute_only_images_per_sec']:.3f} "
+                     f"images/sec; ratio {summary['end_to_end_vs_compute_only']:.3f}; waited "
+                     f"{summary['data_wait_seconds']:.2f} s for images")
+    skipped = record.get("skipped") or []
+    if skipped:
+        lines.append(f"Skipped {len(skipped)} bad image(s)/record(s):")
+        lines += [f"  {reason}" for reason in skipped[:20]]
+        if len(skipped) > 20:
+            lines.append(f"  ... and {len(skipped) - 20} more (all in the JSON)")
+    return lines

@@ -1,0 +1,206 @@
+"""Scenarios on real images: accuracy, classification, and the end-to-end benchmark.
+
+Class indices: a model's output i is ImageNet label i - class_offset + 1 (1-based,
+as TFRecords store them): a 1000-class model's output 0 is label 1 (tench); a
+1001-class model's output 1 is label 1 and its output 0 is the background.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Iterator
+
+import numpy as np
+
+from ..backends import Session
+from ..data.pipeline import Batch
+from ..errors import DataError
+from ..measure.stats import summarize
+from .benchmark import BenchmarkPlan, Interrupted, run_benchmark
+
+Emit = Callable[[dict], None]
+
+
+def padded(batch: Batch, batch_size: int) -> np.ndarray:
+    """The batch's array, padded with zeros to the compiled batch size."""
+    array = batch.array
+    if array.shape[0] == batch_size:
+        return array
+    pad = np.zeros((batch_size - array.shape[0], *array.shape[1:]), dtype=array.dtype)
+    return np.concatenate([array, pad])
+
+
+def top_labels(logits: np.ndarray, k: int, class_offset: int) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, probabilities) of the k best classes per row, best first; labels 1-based.
+
+    The background output of a 1001-class model is never reported as a class.
+    """
+    logits = np.asarray(logits, dtype=np.float64).reshape(logits.shape[0], -1)
+    if class_offset:
+        logits = logits[:, class_offset:]
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    probs = np.exp(shifted)
+    probs /= probs.sum(axis=1, keepdims=True)
+    order = np.argsort(-logits, axis=1, kind="stable")[:, :k]
+    return order + 1, np.take_along_axis(probs, order, axis=1)
+
+
+class TopK:
+    """Running top-1 / top-5 counts."""
+
+    def __init__(self) -> None:
+        self.count = self.top1 = self.top5 = 0
+
+    def update(self, predicted: np.ndarray, labels: list[int]) -> None:
+        for row, label in zip(predicted, labels):
+            self.count += 1
+            self.top1 += int(row[0] == label)
+            self.top5 += int(label in row[:5])
+
+    def rates(self) -> tuple[float, float]:
+        return (self.top1 / self.count, self.top5 / self.count) if self.count else (0.0, 0.0)
+
+
+def _outputs(session: Session, batch: Batch, batch_size: int) -> np.ndarray:
+    logits = np.asarray(session.run(padded(batch, batch_size)))
+    return logits[:len(batch.units)]
+
+
+def run_accuracy(session: Session, batches: Iterator[Batch], batch_size: int,
+                 class_offset: int, emit: Emit, should_stop: Callable[[], bool]) -> dict:
+    """Top-1 / top-5 over every labelled image the batches hold."""
+    counter, skipped = TopK(), []
+    for batch in batches:
+        skipped += [s.reason for s in batch.skipped]
+        if not batch.units:
+            continue
+        if any(label is None for label in batch.labels):
+            missing = next(u for u in batch.units if u.label is None)
+            raise DataError(f"{missing.key}: no label: accuracy needs labelled images")
+        predicted, _ = top_labels(_outputs(session, batch, batch_size), 5, class_offset)
+        counter.update(predicted, batch.labels)
+        top1, top5 = counter.rates()
+        emit({"type": "accuracy", "images": counter.count, "top1": top1, "top5": top5,
+              "skipped": len(skipped)})
+        if should_stop():
+            break
+    top1, top5 = counter.rates()
+    return {"accuracy": {"images": counter.count, "top1": top1, "top5": top5,
+                         "top1_correct": counter.top1, "top5_correct": counter.top5},
+            "skipped": skipped, "interrupted": bool(should_stop())}
+
+
+def run_classify(session: Session, batches: Iterator[Batch], batch_size: int,
+                 class_offset: int, k: int, emit: Emit, should_stop: Callable[[], bool]) -> dict:
+    """Top-k labels per image, sent batch by batch (`predictions` messages)."""
+    count, skipped = 0, []
+    for batch in batches:
+        if batch.skipped:
+            skipped += [s.reason for s in batch.skipped]
+            emit({"type": "skipped", "rows": [{"key": s.key, "reason": s.reason}
+                                              for s in batch.skipped]})
+        if not batch.units:
+            continue
+        labels, probs = top_labels(_outputs(session, batch, batch_size), k, class_offset)
+        rows = [{"key": u.key, "name": u.name, "label": u.label,
+                 "top": [[int(lab), float(p)] for lab, p in zip(row_l, row_p)]}
+                for u, row_l, row_p in zip(batch.units, labels, probs)]
+        count += len(rows)
+        emit({"type": "predictions", "rows": rows})
+        if should_stop():
+            break
+    return {"classified": count, "skipped": skipped, "interrupted": bool(should_stop())}
+
+
+def _feed(session: Session, batches: Iterator[Batch], batch_size: int,
+          done: Callable[[int, float], bool], clock: Callable[[], float], emit: Emit,
+          phase: str) -> dict:
+    """Run batches from the pipeline through the engine until `done(steps, elapsed)`.
+
+    Uses the engine's asynchronous requests when it has several, so real data
+    gets the same parallelism as the compute-only run.
+    """
+    steps, images, skipped, wait_ms, step_ms = 0, 0, [], [], []
+    starts: dict[int, float] = {}
+    last = None
+    begin = clock()
+    finishes: list[float] = []
+    while not done(steps, clock() - begin):
+        t0 = clock()
+        batch = next(batches, None)
+        if batch is None:
+            break
+        wait_ms.append((clock() - t0) * 1e3)
+        skipped += [s.reason for s in batch.skipped]
+        if not batch.units:
+            continue
+        last = batch
+        session.wait_idle()
+        start = starts[steps] = clock()
+
+        def on_done(start: float = start) -> None:
+            finish = clock()
+            step_ms.append((finish - start) * 1e3)
+            finishes.append(finish)
+
+        session.submit(padded(batch, batch_size), on_done)
+        steps += 1
+        images += len(batch.units)
+        if steps % 10 == 0 and phase == "benchmark":
+            emit({"type": "progress", "phase": phase, "steps": steps,
+                  "images_per_sec": images / max(clock() - begin, 1e-12)})
+    session.wait_all()
+    end = max(finishes) if finishes else clock()
+    return {"steps": steps, "images": images, "skipped": skipped, "wait_ms": wait_ms,
+            "step_ms": step_ms, "begin": begin, "end": end, "last": last}
+
+
+def run_data_benchmark(session: Session, batches: Iterator[Batch], batch_size: int,
+                       plan: BenchmarkPlan, emit: Emit, should_stop: Callable[[], bool],
+                       clock: Callable[[], float] = time.monotonic) -> dict:
+    """End-to-end (decode + preprocess + inference) vs compute-only throughput.
+
+    End-to-end: images / wall time of the timed region with the pipeline feeding
+    the engine (decoding on the same CPUs, any wait for images included).
+    Compute-only: the same session and plan on one already-preprocessed batch
+    (what the engine does when data is free), measured right after.
+    """
+    emit({"type": "phase", "phase": "warmup"})
+    warm = _feed(session, batches, batch_size,
+                 lambda n, t: should_stop() or plan.warmup_done(n, t), clock, emit, "warmup")
+    if warm["last"] is None:
+        raise DataError("no usable images in the data")
+    if should_stop():
+        raise Interrupted("stopped during warm-up: nothing was timed")
+    emit({"type": "phase", "phase": "benchmark"})
+    timed = _feed(session, batches, batch_size,
+                  lambda n, t: (should_stop() and n > 0) or plan.measure_done(n, t),
+                  clock, emit, "benchmark")
+    if not timed["steps"]:
+        raise DataError("the data ran out before any timed step")
+    span = timed["end"] - timed["begin"]
+    emit({"type": "phase", "phase": "compute-only"})
+    compute = run_benchmark(session, padded(timed["last"], batch_size), plan, clock=clock,
+                            should_stop=should_stop)
+    e2e = timed["images"] / span if span > 0 else float("inf")
+    compute_rate = compute["summary"]["throughput_images_per_sec"]
+    return {
+        "batch_size": batch_size,
+        "first_inference_ms": compute["first_inference_ms"],
+        "samples": {"step_ms": timed["step_ms"], "data_wait_ms": timed["wait_ms"],
+                    "compute_only_step_ms": compute["samples"]["step_ms"]},
+        "summary": {
+            "steps": timed["steps"], "images": timed["images"], "measured_seconds": span,
+            "throughput_images_per_sec": e2e,
+            "end_to_end_images_per_sec": e2e,
+            "compute_only_images_per_sec": compute_rate,
+            "end_to_end_vs_compute_only": e2e / compute_rate,
+            "data_wait_seconds": sum(timed["wait_ms"]) / 1e3,
+            "latency_ms": summarize(timed["step_ms"]),
+            "concurrency": session.concurrency,
+        },
+        "region": {"start": timed["begin"], "end": timed["end"], "clock": "CLOCK_MONOTONIC"},
+        "skipped": warm["skipped"] + timed["skipped"],
+        "interrupted": bool(should_stop()),
+        "warnings": compute["warnings"],
+    }

@@ -1,0 +1,153 @@
+"""Preprocessing geometry against hand-computed values, TF's own resize, and the JPEG shortcut."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from rn50.data.preprocess import (PreprocessSpec, centre_crop_box, crop_image, decode_and_crop,
+                                  normalize, open_rgb, resized_size, spec_from_metadata,
+                                  tf_legacy_bilinear)
+from rn50.models.metadata import PREPROCESSING
+from rn50.scenarios.real_data import TopK, top_labels
+
+
+def spec(name: str, layout: str = "NCHW") -> PreprocessSpec:
+    return spec_from_metadata(dict(PREPROCESSING[name], name=name), layout)
+
+
+def photo(width: int, height: int) -> Image.Image:
+    y, x = np.mgrid[0:height, 0:width]
+    rgb = np.stack([x * 255 / width, y * 255 / height,
+                    128 + 100 * np.sin(x / 37.0) * np.cos(y / 23.0)], axis=-1)
+    return Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize("size, recipe, expected", [
+    ((500, 375), "torchvision", (341, 256)),   # 500 * 256 / 375 = 341.33
+    ((375, 500), "torchvision", (256, 341)),
+    ((300, 451), "torchvision", (256, 384)),   # 384.85 truncated, as torchvision's Resize
+    ((300, 451), "modelzoo", (256, 385)),      # rint, as TF-slim's _smallest_size_at_least
+    ((256, 256), "modelzoo", (256, 256)),
+])
+def test_resized_size(size, recipe, expected):
+    assert resized_size(*size, 256, recipe) == expected
+
+
+@pytest.mark.parametrize("size, recipe, expected", [
+    ((341, 256), "torchvision", (58, 16, 282, 240)),   # round(58.5) = 58, Python rounding
+    ((387, 256), "torchvision", (82, 16, 306, 240)),   # round(81.5) = 82
+    ((387, 256), "modelzoo", (81, 16, 305, 240)),      # floor(81.5) = 81
+])
+def test_centre_crop_box(size, recipe, expected):
+    assert centre_crop_box(*size, 224, recipe) == expected
+
+
+def test_crop_smaller_than_image_is_an_error():
+    with pytest.raises(ValueError, match="smaller than the 224 crop"):
+        centre_crop_box(200, 300, 224)
+
+
+def test_tf_legacy_bilinear_by_hand():
+    pixels = np.array([[[0], [10]], [[20], [30]]], dtype=np.uint8)  # 2x2, one channel
+    out = tf_legacy_bilinear(pixels, 4, 4)
+    # source coordinate of output i is i * 2 / 4 = i / 2; the last row/column clamps
+    np.testing.assert_allclose(out[:, :, 0], [[0, 5, 10, 10], [10, 15, 20, 20],
+                                              [20, 25, 30, 30], [20, 25, 30, 30]])
+
+
+def test_tf_legacy_bilinear_matches_tensorflow():
+    tf = pytest.importorskip("tensorflow")
+    pixels = np.asarray(photo(500, 375))
+    ours = tf_legacy_bilinear(pixels, 256, 341)
+    theirs = tf.compat.v1.image.resize_bilinear(pixels[None].astype(np.float32), [256, 341],
+                                                align_corners=False).numpy()[0]
+    np.testing.assert_allclose(ours, theirs, atol=1e-3)
+
+
+def test_torchvision_crop_is_the_resized_image_centre():
+    image = photo(500, 375)
+    crop = crop_image(image, spec("torchvision"))
+    expected = np.asarray(image.resize((341, 256), Image.BILINEAR).crop((58, 16, 282, 240)))
+    assert crop.shape == (224, 224, 3) and crop.dtype == np.uint8
+    np.testing.assert_array_equal(crop, expected)
+
+
+def test_modelzoo_crop_is_tf_resize_then_floor_centre():
+    image = photo(500, 375)
+    crop = crop_image(image, spec("modelzoo"))
+    resized = tf_legacy_bilinear(np.asarray(image), 256, 341)
+    np.testing.assert_array_equal(crop, np.rint(resized[16:240, 58:282]).astype(np.uint8))
+
+
+def test_normalize_scales_subtracts_and_lays_out():
+    crops = [np.full((224, 224, 3), 255, np.uint8), np.zeros((224, 224, 3), np.uint8)]
+    tv = normalize(crops, spec("torchvision"))
+    assert tv.shape == (2, 3, 224, 224) and tv.dtype == np.float32
+    np.testing.assert_allclose(tv[0, :, 0, 0], (1 - np.array([0.485, 0.456, 0.406]))
+                               / np.array([0.229, 0.224, 0.225]), rtol=1e-6)
+    mz = normalize(crops, spec("modelzoo", "NHWC"))
+    assert mz.shape == (2, 224, 224, 3)
+    np.testing.assert_allclose(mz[1, 0, 0], [-123.68, -116.78, -103.94], rtol=1e-6)
+
+
+def test_jpeg_dct_shortcut_is_used_and_stays_within_tolerance():
+    big = io.BytesIO()
+    photo(2400, 1800).save(big, format="JPEG", quality=92)
+    data = big.getvalue()
+    assert open_rgb(data, 256, shortcut=True).size == (600, 450)  # decoded at 1/4 scale
+    assert open_rgb(data, 256, shortcut=False).size == (2400, 1800)
+    for name in ("torchvision", "modelzoo"):
+        fast = decode_and_crop(data, spec(name), shortcut=True).astype(np.float64)
+        full = decode_and_crop(data, spec(name), shortcut=False).astype(np.float64)
+        assert np.abs(fast - full).mean() < 2.0  # of 255
+
+
+def test_small_jpeg_is_never_decoded_below_the_target():
+    small = io.BytesIO()
+    photo(500, 375).save(small, format="JPEG")
+    assert open_rgb(small.getvalue(), 256, shortcut=True).size == (500, 375)
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("side", [10000, 20000])  # above our limit; above Pillow's own
+def test_decompression_bomb_is_refused_before_decoding(side):
+    with pytest.raises(ValueError, match="decompression bomb"):
+        open_rgb(_png_header_only(side, side))
+
+
+def test_modes_become_rgb():
+    for mode in ("L", "CMYK", "RGBA", "P"):
+        buf = io.BytesIO()
+        photo(300, 300).convert(mode).save(buf, format="PNG" if mode in ("RGBA", "P") else "JPEG")
+        assert open_rgb(buf.getvalue()).mode == "RGB"
+
+
+def test_top_labels_for_1000_and_1001_class_models():
+    logits = np.zeros((1, 1000))
+    logits[0, 0], logits[0, 5] = 9.0, 8.0  # output 0 = tench = label 1
+    labels, probs = top_labels(logits, 2, class_offset=0)
+    assert labels.tolist() == [[1, 6]] and probs[0, 0] > probs[0, 1]
+    logits = np.zeros((1, 1001))
+    logits[0, 0], logits[0, 1], logits[0, 7] = 20.0, 9.0, 8.0  # background at 0 is the max
+    labels, _ = top_labels(logits, 2, class_offset=1)
+    assert labels.tolist() == [[1, 7]]  # background never reported; output 1 = label 1
+
+
+def test_topk_counts():
+    counter = TopK()
+    counter.update(np.array([[3, 1, 2, 4, 5], [9, 8, 7, 6, 5], [1, 2, 3, 4, 6]]), [3, 5, 7])
+    assert (counter.count, counter.top1, counter.top5) == (3, 1, 2)
+    assert counter.rates() == (1 / 3, 2 / 3)
