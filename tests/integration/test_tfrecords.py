@@ -4,7 +4,6 @@ files TensorFlow writes read by us, and damaged files reported record by record.
 from __future__ import annotations
 
 import io
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +44,7 @@ def image_tree(tmp_path) -> tuple[Path, Path, dict[str, tuple[str, tuple[int, in
                            (f"cmyk_{i}.jpg", (256, 256))):
             expected[name] = (synset, size)
     (root / SYNSETS[0] / "notes.txt").write_text("not an image")
-    good = (root / SYNSETS[1] / f"rgb_1.JPEG").read_bytes()
+    good = (root / SYNSETS[1] / "rgb_1.JPEG").read_bytes()
     (root / SYNSETS[1] / "truncated.jpg").write_bytes(good[: len(good) // 2])
     labels = tmp_path / "labels.txt"
     labels.write_text("\n".join(SYNSETS) + "\n")
