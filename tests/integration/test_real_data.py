@@ -191,3 +191,21 @@ def test_sources_map_labels(tmp_path):
                                       "ILSVRC2012_val_00000002.JPEG 970\n")
     source = open_source([str(flat)])
     assert source.labelled and [lab for _, lab in source.entries] == [66, 971]  # 0-based + 1
+
+
+def test_pipeline_order_max_images_and_repeat(tmp_path):
+    from rn50.data.pipeline import Pipeline
+    from rn50.data.preprocess import spec_from_metadata
+    from rn50.models.metadata import PREPROCESSING
+
+    data = write_set(tmp_path / "d", [photo(300, 260, i) for i in range(5)], [1, 2, 3, 4, 5])
+    spec = spec_from_metadata(dict(PREPROCESSING["torchvision"], name="torchvision"), "NCHW")
+    source = open_source([str(data)])
+    with Pipeline(source, spec, batch_size=2, workers=2, max_images=3) as pipeline:
+        batches = list(pipeline.batches())
+    assert [b.labels for b in batches] == [[1, 2], [3]]  # source order, stops at 3
+    assert batches[0].array.shape == (2, 3, 224, 224)
+    with Pipeline(source, spec, batch_size=2, workers=0, repeat=True) as pipeline:
+        stream = pipeline.batches()
+        labels = [next(stream).labels for _ in range(4)]
+    assert labels == [[1, 2], [3, 4], [5, 1], [2, 3]]  # cycles for benchmarks
