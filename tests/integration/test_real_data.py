@@ -209,3 +209,40 @@ def test_pipeline_order_max_images_and_repeat(tmp_path):
         stream = pipeline.batches()
         labels = [next(stream).labels for _ in range(4)]
     assert labels == [[1, 2], [3, 4], [5, 1], [2, 3]]  # cycles for benchmarks
+
+
+def test_real_photographs_shipped_by_scikit_image(run_cli, tmp_path):
+    import importlib.util
+
+    found = importlib.util.find_spec("skimage")
+    if found is None:
+        pytest.skip("scikit-image (which ships sample photographs) is not installed")
+    shipped = Path(found.submodule_search_locations[0]) / "data"
+    photos = {"n02123045": ("chelsea.png", (451, 300)),      # a cat, RGB PNG
+              "n07920052": ("coffee.png", (600, 400)),       # a cup of coffee, RGB PNG
+              "n03976467": ("camera.png", (512, 512))}       # a cameraman, grayscale PNG
+    raw = tmp_path / "raw"
+    for synset, (name, _) in photos.items():
+        (raw / synset).mkdir(parents=True)
+        (raw / synset / name).write_bytes((shipped / name).read_bytes())
+    out = tmp_path / "records"
+    proc = run_cli("-m", "rn50", "build-tfrecords", "--validation-directory", str(raw),
+                   "--output-directory", str(out), "--validation-shards", "1",
+                   "--num-threads", "1")
+    assert proc.returncode == 0, proc.stderr
+    codec = ExampleCodec()
+    from rn50.data.tfrecord import iter_records
+
+    sizes = {}
+    for record in iter_records(out / "validation-00000-of-00001"):
+        ex = codec.decode(record.data)
+        sizes[ex["image/filename"][0].decode()] = (ex["image/width"][0], ex["image/height"][0])
+        assert Image.open(io.BytesIO(ex["image/encoded"][0])).mode == "RGB"
+    assert sizes == {name: size for name, size in photos.values()}
+    preds = tmp_path / "preds.jsonl"
+    proc = run_cli("-m", "rn50", "classify", str(out), "--output", str(preds), "-k", "5",
+                   "--output-dir", str(tmp_path / "logs"))
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in preds.read_text().splitlines()]
+    assert sorted(r["name"] for r in rows) == sorted(n for n, _ in photos.values())
+    assert all(len(r["top"]) == 5 and "error" not in r for r in rows)
