@@ -26,6 +26,8 @@ from .launch.launcher import LaunchPlan, Outcome, plan_launch, run_child, run_wo
 from .models import ModelSpec
 from .models.resolve import builtin_model, file_model
 from .parity import compare as compare_outputs
+from .precision import check_precision
+from .quantize import int8_model
 from .platform import Platform, detect_platform, format_cpulist
 from .report import console as text
 from .report.files import (SCHEMA_VERSION, Console, allocate_run_paths, check_writable_file,
@@ -103,6 +105,7 @@ def benchmark(config: RunConfig, environ: Mapping[str, str] | None = None,
         raise ConfigError(f"{config.scenario} runs in one process: --num-instances and "
                           "--cores-per-instance are for benchmarks")
     settings = processes.base
+    check_precision(config.precision, config.backend, platform)
     user_model = file_model(config.model, environ) if config.model.path else None
     check_engine(config.backend, user_model)
     if config.data:  # bad data paths fail here, before anything is written
@@ -132,6 +135,10 @@ def benchmark(config: RunConfig, environ: Mapping[str, str] | None = None,
                  f"{config.precision.upper()}, "
                  f"{'real images' if config.data else 'synthetic images'})")
         model = user_model or builtin_model(config.model, environ, out.line)
+        if config.precision == "int8" and config.backend != "null":
+            record["fp32_model"] = model.to_dict()
+            model, record["int8"] = int8_model(model, config.backend, config.calibration,
+                                               Path(model.cache_dir), out.line)
         record["model"] = model.to_dict()
         out.line(f"Model: {model.name}: {model.path}")
         if model.random_weights:
@@ -367,8 +374,10 @@ def _warnings(record: dict, settings: Settings, platform: Platform, precision: s
         warnings.append(f"the benchmark process ran on CPUs {format_cpulist(observed)}, "
                         f"not the planned {format_cpulist(expected)}")
     executed = record.get("engine", {}).get("execution_precision")
-    if executed and precision == "fp32" and executed not in ("f32", "unknown"):
-        warnings.append(f"asked for FP32 but the engine executed {executed}")
+    expected = {"fp32": lambda e: e == "f32", "bfloat16": lambda e: e == "bf16",
+                "int8": lambda e: "i8" in e or "u8" in e}[precision]
+    if executed and executed not in ("unknown", "none") and not expected(executed):
+        warnings.append(f"asked for {precision} but the engine executed {executed}")
     return warnings
 
 

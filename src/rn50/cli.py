@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 from dataclasses import replace
+from pathlib import Path
 import json
 import os
 import sys
@@ -15,7 +16,7 @@ from . import __version__
 from .api import benchmark, benchmark_engines, check_parity, dry_run, launch_plans, parse_backends
 from .backends import ENGINES as ENGINE_NAMES
 from .data.build import build_tfrecords
-from .config import PRECISIONS, DataConfig, ModelConfig, RunConfig
+from .config import PRECISIONS, CalibrationConfig, DataConfig, ModelConfig, RunConfig
 from .report.classify import ClassifyPrinter, ClassifyWriter
 from .emit import emit_env, emit_python
 from .errors import ConfigError, Rn50Error
@@ -87,6 +88,27 @@ def add_data_flags(parser: argparse.ArgumentParser, location: bool = True) -> No
     group.add_argument("--max-images", type=int, help="use at most this many images")
 
 
+def add_calibration_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("INT8 calibration (with --precision int8)")
+    group.add_argument("--calibration-data", action="append", metavar="PATH",
+                       help="real images to calibrate on, preprocessed as for inference "
+                       "(default: synthetic images, with a warning that accuracy is unknown)")
+    group.add_argument("--calibration-size", type=int, default=300,
+                       help="calibration images (default 300)")
+    group.add_argument("--holdout", type=int, default=100, help="further images, not used "
+                       "for calibration, on which INT8 is compared with FP32 (default 100)")
+    group.add_argument("--max-accuracy-drop", type=float, metavar="POINTS",
+                       help="refuse an INT8 model that loses more top-1 points than this on "
+                       "the labelled held-out images")
+
+
+def calibration_config(args: argparse.Namespace) -> CalibrationConfig:
+    data = (DataConfig(tuple(args.calibration_data), labels_file=args.labels_file
+                       if hasattr(args, "labels_file") else None)
+            if args.calibration_data else None)
+    return CalibrationConfig(data, args.calibration_size, args.holdout, args.max_accuracy_drop)
+
+
 def data_config(args: argparse.Namespace, paths=None, **extra) -> DataConfig | None:
     paths = paths if paths is not None else getattr(args, "data_location", None)
     if not paths:
@@ -141,8 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
                        "1001-class models, else 0)")
     bench.add_argument("--preprocessing", choices=("torchvision", "modelzoo"),
                        help="the model's expected preprocessing (default: from its origin)")
-    bench.add_argument("--precision", default="fp32", choices=PRECISIONS + ("bfloat16", "int8"),
-                       help="numeric precision (default: fp32)")
+    bench.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                       help="numeric precision (default: fp32); bfloat16 on CPUs with "
+                       "avx512_bf16/AMX (openvino); int8 quantizes the model once, cached "
+                       "(openvino with NNCF, onnxruntime)")
+    add_calibration_flags(bench)
     bench.add_argument("--warmup-steps", type=int, help="untimed steps first "
                        "(default: 10 steps or 5 s, whichever first)")
     bench.add_argument("--steps", type=int, help="timed steps (default: 50 steps or 30 s, "
@@ -232,6 +257,22 @@ def build_parser() -> argparse.ArgumentParser:
     add_settings_flags(cls)
     cls.set_defaults(func=cmd_classify, batch_default=8)
 
+    quant = sub.add_parser("quantize", help="write an INT8 model (NNCF for OpenVINO, "
+                           "onnxruntime.quantization for ONNX Runtime)",
+                           description="Post-training INT8 quantization, calibrated on real "
+                           "images preprocessed as for inference; compares INT8 with FP32 on "
+                           "held-out images. The result is cached and also copied to --output.")
+    quant.add_argument("--model", "-m", help="model file (default: the built-in ResNet-50)")
+    quant.add_argument("--backend", default="openvino", choices=("openvino", "onnxruntime"))
+    quant.add_argument("--output", "-o", help="copy the INT8 model here (.xml for openvino, "
+                       ".onnx for onnxruntime)")
+    quant.add_argument("--labels-file")
+    quant.add_argument("--cache-dir")
+    quant.add_argument("--force", action="store_true", help="replace an existing --output")
+    quant.add_argument("--verbose", "-v", action="store_true")
+    add_calibration_flags(quant)
+    quant.set_defaults(func=cmd_quantize)
+
     build = sub.add_parser("build-tfrecords", help="turn DIR/<label>/<image> folders into "
                            "sharded ImageNet-style TFRecords (the seed's build_image_data.py)",
                            description="Write sharded TFRecords of tf.train.Example from "
@@ -278,7 +319,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                        warmup_steps=args.warmup_steps, steps=args.steps, duration=args.duration,
                        output_dir=args.output_dir, json_path=args.json_path, verbose=args.verbose,
                        timeout=args.timeout, data=data_config(args),
-                       command_line=tuple(sys.argv))
+                       calibration=calibration_config(args), command_line=tuple(sys.argv))
     if args.dry_run:
         print("\n".join(dry_run(config, platform_for(args))))
         return 0
@@ -358,7 +399,8 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", "-m", help="model file (default: the built-in ResNet-50, "
                         "random weights)")
     parser.add_argument("--backend", default="openvino")
-    parser.add_argument("--precision", default="fp32", choices=PRECISIONS + ("bfloat16", "int8"))
+    parser.add_argument("--precision", default="fp32", choices=PRECISIONS)
+    add_calibration_flags(parser)
     parser.add_argument("--cache-dir")
     parser.add_argument("--input-node")
     parser.add_argument("--output-node")
@@ -378,7 +420,7 @@ def scenario_config(args: argparse.Namespace, scenario: str, data: DataConfig) -
                      backend=args.backend, precision=args.precision, warmup_steps=0,
                      output_dir=args.output_dir, json_path=getattr(args, "json_path", None),
                      verbose=args.verbose, timeout=args.timeout, command_line=tuple(sys.argv),
-                     data=data, scenario=scenario)
+                     data=data, scenario=scenario, calibration=calibration_config(args))
 
 
 def cmd_accuracy(args: argparse.Namespace) -> int:
@@ -402,6 +444,25 @@ def cmd_classify(args: argparse.Namespace) -> int:
     finally:
         writer.close()
     return 1 if record.get("skipped") and args.strict else 0
+
+
+def cmd_quantize(args: argparse.Namespace) -> int:
+    from .quantize import copy_model, int8_model
+    from .models.resolve import builtin_model, cache_folder
+
+    config = ModelConfig(args.model, args.cache_dir)
+    model = (file_model(config, os.environ) if args.model
+             else builtin_model(config, os.environ, print))
+    int8, info = int8_model(model, args.backend, calibration_config(args),
+                            cache_folder(config, os.environ), print)
+    if args.output:
+        copy_model(Path(int8.path), Path(args.output), force=args.force)
+        write_json(Path(args.output).with_suffix(".int8.json"), info)
+        print(f"Wrote {args.output} (and how it was made: "
+              f"{Path(args.output).with_suffix('.int8.json')})")
+    else:
+        print(f"INT8 model: {int8.path}")
+    return 0
 
 
 def cmd_build_tfrecords(args: argparse.Namespace) -> int:

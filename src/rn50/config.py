@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from .errors import ConfigError
 from .settings import UserFlags
 
-PRECISIONS = ("fp32",)
+PRECISIONS = ("fp32", "bfloat16", "int8")
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,37 @@ class DataConfig:
                 "top_k": self.top_k, "skip_keys": list(self.skip_keys)}
 
 
+@dataclass(frozen=True)
+class CalibrationConfig:
+    """How an INT8 model is calibrated and checked (see rn50.quantize)."""
+
+    data: DataConfig | None = None  # None: synthetic images, accuracy unknown
+    size: int = 300
+    holdout: int = 100  # images after the calibration ones, for the accuracy guard
+    max_accuracy_drop: float | None = None  # percentage points of top-1
+
+    def __post_init__(self) -> None:
+        if self.size < 1:
+            raise ConfigError(f"--calibration-size must be at least 1 (got {self.size})")
+        if self.holdout < 0:
+            raise ConfigError(f"--holdout must be 0 or more (got {self.holdout})")
+
+    def identity(self) -> str:
+        """What the calibration set is, for the INT8 cache key."""
+        import hashlib
+        from pathlib import Path
+
+        if self.data is None:
+            return f"synthetic:seed0:{self.size}:{self.holdout}"
+        parts = []
+        for p in sorted(self.data.paths):
+            path = Path(p).expanduser().resolve()
+            files = sorted(path.rglob("*")) if path.is_dir() else [path]
+            parts += [f"{f}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files
+                      if f.is_file()]
+        return f"{self.size}:{self.holdout}:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
 SCENARIOS = ("benchmark", "accuracy", "classify")
 
 
@@ -72,6 +103,7 @@ class RunConfig:
     command_line: tuple[str, ...] = ()
     data: DataConfig | None = None  # None: synthetic images
     scenario: str = "benchmark"  # benchmark | accuracy | classify
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)  # for int8
 
     def __post_init__(self) -> None:
         if self.warmup_steps is not None and self.warmup_steps < 0:
@@ -87,5 +119,5 @@ class RunConfig:
         if self.scenario != "benchmark" and self.data is None:
             raise ConfigError(f"{self.scenario} needs real images: give --data-location")
         if self.precision not in PRECISIONS:
-            raise ConfigError(f"--precision {self.precision}: not implemented yet; "
-                              f"available: {', '.join(PRECISIONS)}")
+            raise ConfigError(f"--precision {self.precision}: unknown; "
+                              f"choose {', '.join(PRECISIONS)}")

@@ -17,7 +17,7 @@ from typing import Sequence
 
 from .api import benchmark
 from .cli import OneLineParser, cores_per_instance, run_command
-from .config import DataConfig, ModelConfig, RunConfig
+from .config import PRECISIONS, DataConfig, ModelConfig, RunConfig
 from .container import check_docker, plan_container, run_container
 from .models.cache import default_cache_dir
 from .models.resolve import file_model
@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-format", choices=("NCHW", "NHWC"))
     p.add_argument("--input-node")
     p.add_argument("--output-node")
-    p.add_argument("--precision", "-p", required=True, help="fp32")
+    p.add_argument("--precision", "-p", required=True, help="fp32, bfloat16 or int8 (int8 "
+                   "quantizes the model once on synthetic images, cached)")
     p.add_argument("--mode", required=True, help="inference")
     p.add_argument("--batch-size", "-b", type=int, default=-1, help="-1 = 128 (default)")
     p.add_argument("--in-graph", "-g", help="model file (.pb, .onnx, .xml); default: built-in")
@@ -101,8 +102,8 @@ def to_run_config(args: argparse.Namespace, argv: Sequence[str]) -> RunConfig:
         raise ConfigError(f"--mode {args.mode}: rn50 benchmarks inference only")
     if args.framework not in FRAMEWORKS:
         raise ConfigError(f"--framework {args.framework}: unknown; available: {', '.join(FRAMEWORKS)}")
-    if args.precision != "fp32":
-        raise _not_yet(f"--precision {args.precision}", "low-precision inference")
+    if args.precision not in PRECISIONS:
+        raise ConfigError(f"--precision {args.precision}: choose {', '.join(PRECISIONS)}")
     unsupported = [
         (args.output_results, "--output-results", "per-image results"),
         (args.mpi_num_processes, "--mpi_num_processes", "MPI runs"),

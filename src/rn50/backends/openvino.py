@@ -22,7 +22,8 @@ from ..models.detect import STATE_DICT
 from ..settings import Settings
 from ._base import InputSpec, batch_shape, image_layout
 
-PRECISION_HINTS = {"fp32": "f32"}
+# int8: the model itself is quantized (NNCF); other layers run in the engine's default
+PRECISION_HINTS = {"fp32": "f32", "bfloat16": "bf16", "int8": None}
 READ_BACK = ("INFERENCE_NUM_THREADS", "NUM_STREAMS", "PERFORMANCE_HINT", "ENABLE_CPU_PINNING",
              "ENABLE_HYPER_THREADING", "INFERENCE_PRECISION_HINT",
              "OPTIMAL_NUMBER_OF_INFER_REQUESTS")
@@ -35,8 +36,9 @@ def openvino_config(settings: Settings, precision: str = "fp32") -> dict[str, An
         "INFERENCE_NUM_THREADS": int(settings.intra_threads.value),
         "ENABLE_CPU_PINNING": settings.binding.value != "none",
         "ENABLE_HYPER_THREADING": False,
-        "INFERENCE_PRECISION_HINT": PRECISION_HINTS[precision],
     }
+    if PRECISION_HINTS[precision]:
+        config["INFERENCE_PRECISION_HINT"] = PRECISION_HINTS[precision]
     if streams == "auto":
         config["PERFORMANCE_HINT"] = "THROUGHPUT"
     elif int(streams) == 1:

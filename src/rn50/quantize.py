@@ -1,0 +1,269 @@
+"""INT8 post-training quantization with the engines' own quantizers, cached, with an accuracy guard.
+
+- OpenVINO: NNCF (`nncf.quantize`) on the model read by OpenVINO -> an INT8 IR.
+- ONNX Runtime: `onnxruntime.quantization.quantize_static` -> a QDQ ONNX model
+  (activations uint8, weights int8 per channel, as recommended for x86).
+
+Calibration images are real images preprocessed exactly as for inference (the
+model's own recipe), or, when none are given, synthetic images — with a loud
+warning that the accuracy of the result is then unknown. The result is cached
+under the model cache, keyed by the model's SHA-256, the engine and its
+version, the quantizer's version and the calibration set; a JSON beside it says
+how it was made. The guard compares INT8 with FP32 on held-out images (not used
+for calibration): top-1 on labels when there are labels, else top-1 agreement;
+with `max_accuracy_drop` a model that loses more is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .config import CalibrationConfig
+from .errors import ConfigError, EngineError, ModelError
+from .models import ModelSpec
+from .models.cache import atomic_write_bytes, sha256_file
+from .models.detect import IR, ONNX
+from .models.metadata import describe
+
+SYNTHETIC_WARNING = ("WARNING: calibrating on synthetic images: the INT8 model's accuracy on "
+                     "real images is UNKNOWN (give --calibration-data with real images)")
+
+
+def _input_of(model: ModelSpec, path: str) -> tuple[str, str, tuple[int, ...], int | None]:
+    """Input name, layout, batch-1 shape and class count, as OpenVINO reads the model."""
+    import openvino as ov
+
+    from .backends._base import batch_shape, image_layout
+
+    ov_model = ov.Core().read_model(path)
+    port = ov_model.inputs[0]
+    dims = [d.get_length() if d.is_static else -1 for d in port.get_partial_shape()]
+    layout = image_layout(dims)
+    if layout is None:
+        raise ModelError(f"model {model.path}: input shape {dims} is not an image tensor")
+    width = ov_model.outputs[0].get_partial_shape()[-1]
+    return port.any_name, layout, batch_shape(dims, layout, 1), (
+        width.get_length() if width.is_static else None)
+
+
+def calibration_images(model: ModelSpec, path: str, cal: CalibrationConfig,
+                       log: Callable[[str], None]) -> tuple[list[np.ndarray],
+                                                             list[tuple[np.ndarray, int | None]],
+                                                             dict]:
+    """(calibration inputs, held-out (input, label) pairs, description), batch 1 each."""
+    from .data.pipeline import Pipeline
+    from .data.preprocess import spec_from_metadata
+    from .data.sources import open_source
+    from .data.synthetic import synthetic_batch
+
+    name, layout, shape, classes = _input_of(model, path)
+    meta = describe(model.source, model.format, name, layout, classes, model.class_offset,
+                    model.preprocessing)
+    if cal.data is None:
+        log(SYNTHETIC_WARNING)
+        calib = [synthetic_batch(shape, layout, model.mean, model.std, seed=i)
+                 for i in range(cal.size)]
+        held = [(synthetic_batch(shape, layout, model.mean, model.std, seed=cal.size + i), None)
+                for i in range(cal.holdout)]
+        return calib, held, {"kind": "synthetic", "images": cal.size, "metadata": meta}
+    size = shape[2] if layout == "NCHW" else shape[1]
+    prep = spec_from_metadata(meta["preprocessing"], layout, crop=size)
+    source = open_source(cal.data.paths, cal.data.labels_file)
+    images: list[tuple[np.ndarray, int | None]] = []
+    with Pipeline(source, prep, 1, workers=cal.data.to_job(os.cpu_count() or 1)["workers"],
+                  max_images=cal.size + cal.holdout) as pipeline:
+        for batch in pipeline.batches():
+            images += [(batch.array[i:i + 1], u.label) for i, u in enumerate(batch.units)]
+    if len(images) <= cal.holdout:
+        raise ConfigError(f"--calibration-data: {len(images)} usable images; need more than the "
+                          f"{cal.holdout} held out for the accuracy check")
+    calib = [x for x, _ in images[:len(images) - cal.holdout]][:cal.size]
+    held = images[len(calib):]
+    log(f"Calibrating on {len(calib)} real image(s) from {source.description}; "
+        f"{len(held)} held out for the accuracy check")
+    return calib, held, {"kind": "images", "description": source.description,
+                         "images": len(calib), "holdout": len(held), "metadata": meta}
+
+
+def quantize_openvino(path: str, calib: list[np.ndarray], out: Path) -> None:
+    import nncf
+    import openvino as ov
+
+    model = ov.Core().read_model(path)
+    quantized = nncf.quantize(model, nncf.Dataset(calib), subset_size=len(calib))
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        staged = Path(tmp) / out.name
+        ov.save_model(quantized, str(staged), compress_to_fp16=False)
+        os.replace(staged.with_suffix(".bin"), out.with_suffix(".bin"))
+        os.replace(staged, out)
+
+
+def quantize_onnxruntime(path: str, calib: list[np.ndarray], input_name: str, out: Path) -> None:
+    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
+                                          quantize_static)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.items = iter(calib)
+
+        def get_next(self):
+            x = next(self.items, None)
+            return None if x is None else {input_name: x}
+
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        staged = Path(tmp) / out.name
+        quantize_static(path, str(staged), Reader(), quant_format=QuantFormat.QDQ,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        per_channel=True)
+        os.replace(staged, out)
+
+
+def _predict(backend: str, path: str, inputs: list[np.ndarray], int8_hint: bool) -> np.ndarray:
+    """Top-1 output index of each input (batch 1), in this process."""
+    if backend == "openvino":
+        import openvino as ov
+
+        config = {"INFERENCE_PRECISION_HINT": "f32"} if not int8_hint else {}
+        request = ov.Core().compile_model(path, "CPU", config).create_infer_request()
+        return np.array([int(np.argmax(request.infer({0: x})[0])) for x in inputs])
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return np.array([int(np.argmax(session.run(None, {name: x})[0])) for x in inputs])
+
+
+def accuracy_guard(backend: str, fp32_path: str, int8_path: str,
+                   held: list[tuple[np.ndarray, int | None]], class_offset: int) -> dict:
+    """FP32 vs INT8 on held-out images: top-1 on labels, or top-1 agreement."""
+    if not held:
+        return {"images": 0}
+    inputs = [x for x, _ in held]
+    fp32 = _predict(backend, fp32_path, inputs, False)
+    int8 = _predict(backend, int8_path, inputs, True)
+    result = {"images": len(held), "top1_agreement": float(np.mean(fp32 == int8))}
+    labels = [label for _, label in held]
+    if all(label is not None for label in labels):
+        truth = np.array(labels) + class_offset - 1  # output index of each label
+        result["fp32_top1"] = float(np.mean(fp32 == truth))
+        result["int8_top1"] = float(np.mean(int8 == truth))
+        result["drop_points"] = 100 * (result["fp32_top1"] - result["int8_top1"])
+    return result
+
+
+def int8_model(model: ModelSpec, backend: str, cal: CalibrationConfig, cache_dir: Path,
+               log: Callable[[str], None]) -> tuple[ModelSpec, dict]:
+    """The INT8 version of `model` for `backend`: from the cache, or quantized now."""
+    from .models.convert import onnx_for
+
+    if backend not in ("openvino", "onnxruntime"):
+        raise ConfigError(f"--precision int8: no quantizer for {backend}; use --backend "
+                          "openvino or onnxruntime")
+    quantizer, extra = ("nncf", "int8") if backend == "openvino" else ("onnxruntime",
+                                                                       "onnxruntime")
+    if importlib.util.find_spec(quantizer) is None:
+        raise ConfigError(f"--precision int8 on {backend} needs {quantizer}: "
+                          f"pip install 'rn50[{extra}]'")
+    source_path = model.path if model.format in (ONNX, IR) else onnx_for(model, log)
+    if backend == "onnxruntime" and model.format == IR:
+        raise ConfigError(f"--precision int8 on onnxruntime needs an ONNX model, not the "
+                          f"OpenVINO IR {model.path}")
+    versions = _versions(backend)
+    digest = model.sha256 or sha256_file(Path(source_path))
+    key = hashlib.sha256(json.dumps([digest, backend, versions, cal.identity()]).encode())
+    suffix = ".xml" if backend == "openvino" else ".onnx"
+    out = cache_dir / "int8" / f"{Path(source_path).stem}_{backend}_{key.hexdigest()[:16]}{suffix}"
+    info_path = out.with_name(out.name + ".int8.json")
+    if out.exists() and info_path.exists():
+        info = json.loads(info_path.read_text())
+        log(f"INT8 model from the cache: {out} (made {info['created']})")
+        _enforce(info["guard"], cal.max_accuracy_drop, out)
+        return _as_int8(model, out, backend), dict(info, cached=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    log(f"Quantizing {model.name} to INT8 for {backend} ...")
+    calib, held, calibration = calibration_images(model, source_path, cal, log)
+    try:
+        if backend == "openvino":
+            quantize_openvino(source_path, calib, out)
+        else:
+            name = _input_of(model, source_path)[0]
+            quantize_onnxruntime(source_path, calib, name, out)
+    except (ConfigError, ModelError):
+        raise
+    except Exception as exc:  # the quantizer's own failure
+        raise EngineError(f"INT8 quantization failed: {type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
+    guard = accuracy_guard(backend, source_path, str(out), held,
+                           calibration["metadata"]["class_offset"])
+    from datetime import datetime
+
+    info = {"model": model.path, "model_sha256": digest, "backend": backend,
+            "versions": versions, "calibration": {k: v for k, v in calibration.items()
+                                                  if k != "metadata"},
+            "guard": guard, "created": datetime.now().isoformat(timespec="seconds"),
+            "path": str(out)}
+    atomic_write_bytes(info_path, json.dumps(info, indent=2).encode())
+    _report_guard(guard, log)
+    _enforce(guard, cal.max_accuracy_drop, out)
+    return _as_int8(model, out, backend), dict(info, cached=False)
+
+
+def _report_guard(guard: dict, log: Callable[[str], None]) -> None:
+    if not guard.get("images"):
+        log("No held-out images: INT8 accuracy not checked")
+        return
+    line = (f"INT8 vs FP32 on {guard['images']} held-out image(s): top-1 agreement "
+            f"{guard['top1_agreement']:.1%}")
+    if "drop_points" in guard:
+        line += (f"; top-1 FP32 {guard['fp32_top1']:.2%}, INT8 {guard['int8_top1']:.2%} "
+                 f"(drop {guard['drop_points']:.2f} points)")
+    log(line)
+
+
+def _enforce(guard: dict, max_drop: float | None, path: Path) -> None:
+    if max_drop is None:
+        return
+    if "drop_points" not in guard:
+        raise ConfigError("--max-accuracy-drop needs labelled held-out images (give "
+                          "--calibration-data with labels)")
+    if guard["drop_points"] > max_drop:
+        raise ModelError(f"INT8 model {path} loses {guard['drop_points']:.2f} points of top-1 "
+                         f"(FP32 {guard['fp32_top1']:.2%} -> INT8 {guard['int8_top1']:.2%}), "
+                         f"more than --max-accuracy-drop {max_drop:g}: refused")
+
+
+def _as_int8(model: ModelSpec, path: Path, backend: str) -> ModelSpec:
+    return replace(model, path=str(path), format=IR if backend == "openvino" else ONNX,
+                   name=f"{model.name} INT8", sha256=None)
+
+
+def _versions(backend: str) -> dict[str, str]:
+    from importlib.metadata import version
+
+    if backend == "openvino":
+        return {"openvino": version("openvino"), "nncf": version("nncf")}
+    return {"onnxruntime": version("onnxruntime")}
+
+
+def copy_model(source: Path, dest: Path, force: bool = False) -> None:
+    """Copy a model file (and an IR's .bin) atomically; never over a file without `force`."""
+    from .errors import OutputError
+
+    pairs = [(source, dest)]
+    if source.suffix == ".xml":
+        pairs.append((source.with_suffix(".bin"), dest.with_suffix(".bin")))
+    for _, target in pairs:
+        if target.exists() and not force:
+            raise OutputError(f"--output {target} exists (add --force to replace it)")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    for src, target in pairs:
+        atomic_write_bytes(target, src.read_bytes())
