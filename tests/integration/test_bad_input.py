@@ -35,7 +35,8 @@ def assert_one_line_error(proc, *fragments):
     (("--no-such-flag",), ("unrecognized arguments: --no-such-flag",)),
     (("--model", "/does/not/exist.onnx"), ("/does/not/exist.onnx", "does not exist")),
     (("--backend", "mxnet"), ("--backend mxnet", "unknown engine")),
-    (("--precision", "int8"), ("--precision int8", "not implemented yet")),
+    (("--precision", "int8", "--backend", "tensorflow"),
+     ("--precision int8", "the tensorflow backend runs fp32 only")),
 ])
 def test_bench_rejects(run_cli, tmp_path, argv, fragments):
     out = tmp_path / "logs"
@@ -117,7 +118,7 @@ def test_verbose_shows_the_traceback(run_cli, tmp_path):
     (("--num-instances", "0"), ("--num-instances must be at least 1",)),
     (("--numa-cores-per-instance", "many"), ("--numa-cores-per-instance", "'socket'")),
     (("--num-instances", "4096"), ("--num-instances 4096 exceeds the", "usable physical cores")),
-    (("--precision", "int8"), ("--precision int8",)),
+    (("--precision", "int4"), ("--precision int4", "choose fp32, bfloat16, int8")),
     (("--mode", "training"), ("--mode training", "inference only")),
     (("--", "warmup_steps=x"), ("warmup_steps=x", "whole number")),
 ])
