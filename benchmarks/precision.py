@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,7 +27,7 @@ APP_PRECISION = {"fp32": "f32", "bfloat16": "bf16", "int8": None}
 
 
 def run_rn50(precision: str, batch: int, duration: float, workdir: Path) -> dict:
-    out = workdir / f"{precision}_b{batch}.json"
+    out = workdir / f"{precision}_b{batch}_{len(list(workdir.glob('*.json')))}.json"
     subprocess.run([sys.executable, "-m", "rn50", "bench", "--precision", precision,
                     "--batch-size", str(batch), "--duration", str(duration), "--steps", "1",
                     "--output-dir", str(workdir / "logs"), "--json", str(out)],
@@ -55,19 +56,33 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--batch", default="1,64")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="alternating rounds (who runs first alternates); medians")
     args = parser.parse_args()
     batches = [int(b) for b in args.batch.split(",")]
-    results = {}
+    runs: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for batch in batches:
-            for precision in ("fp32", "bfloat16", "int8"):
-                ours = run_rn50(precision, batch, args.duration, Path(tmp))
-                app = run_app(ours["model"], precision, batch, args.duration)
-                results[(precision, batch)] = (ours, app)
-                print(f"{precision:>8} b{batch}: rn50 {ours['throughput']:.2f} img/s "
-                      f"({ours['executed']}), benchmark_app {app['throughput']:.2f}", flush=True)
+        for round_ in range(args.rounds):
+            for batch in batches:
+                for precision in ("fp32", "bfloat16", "int8"):
+                    if round_ % 2 == 0:
+                        ours = run_rn50(precision, batch, args.duration, Path(tmp))
+                        app = run_app(ours["model"], precision, batch, args.duration)
+                    else:
+                        model = runs[(precision, batch)][0][0]["model"]
+                        app = run_app(model, precision, batch, args.duration)
+                        ours = run_rn50(precision, batch, args.duration, Path(tmp))
+                    entry = runs.setdefault((precision, batch), ([], []))
+                    entry[0].append(ours)
+                    entry[1].append(app)
+                    print(f"round {round_ + 1} {precision:>8} b{batch}: rn50 "
+                          f"{ours['throughput']:.2f} img/s ({ours['executed']}), benchmark_app "
+                          f"{app['throughput']:.2f}", flush=True)
+    results = {key: tuple({k: statistics.median(r[k] for r in rs) if k != "model" and
+                           k != "executed" else rs[0][k] for k in rs[0]} for rs in pair)
+               for key, pair in runs.items()}
     print("\nopenvino, built-in ResNet-50 v1.5; INT8 = NNCF on rn50's calibration; "
-          f"{args.duration:g} s each")
+          f"{args.rounds} alternating round(s) of {args.duration:g} s, medians")
     print(f"{'precision':>9} {'batch':>5} {'rn50 img/s':>10} {'x FP32':>6} {'rn50 p50':>8} "
           f"{'rn50 p90':>8} {'app img/s':>9} {'app p50':>8} {'rn50/app':>8}")
     for batch in batches:

@@ -177,6 +177,10 @@ def int8_model(model: ModelSpec, backend: str, cal: CalibrationConfig, cache_dir
     if backend == "onnxruntime" and model.format == IR:
         raise ConfigError(f"--precision int8 on onnxruntime needs an ONNX model, not the "
                           f"OpenVINO IR {model.path}")
+    if is_quantized(source_path):  # a ready INT8 model is used as it is
+        log(f"{model.path} is already quantized (INT8): used as it is")
+        return _as_int8(model, Path(source_path), backend), {"already_quantized": True,
+                                                              "path": source_path}
     versions = _versions(backend)
     digest = model.sha256 or sha256_file(Path(source_path))
     key = hashlib.sha256(json.dumps([digest, backend, versions, cal.identity()]).encode())
@@ -215,6 +219,18 @@ def int8_model(model: ModelSpec, backend: str, cal: CalibrationConfig, cache_dir
     _report_guard(guard, log)
     _enforce(guard, cal.max_accuracy_drop, out)
     return _as_int8(model, out, backend), dict(info, cached=False)
+
+
+def is_quantized(path: str) -> bool:
+    """True for an INT8 model: OpenVINO FakeQuantize nodes, or ONNX QuantizeLinear nodes."""
+    if path.endswith(".xml"):
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return 'type="FakeQuantize"' in f.read()
+    import onnx
+
+    graph = onnx.load(path, load_external_data=False).graph
+    return any(node.op_type in ("QuantizeLinear", "QLinearConv", "ConvInteger")
+               for node in graph.node)
 
 
 def _report_guard(guard: dict, log: Callable[[str], None]) -> None:

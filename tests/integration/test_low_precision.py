@@ -146,3 +146,16 @@ def test_precision_an_engine_cannot_run_is_one_line(run_cli, tmp_path):
     (line,) = proc.stderr.strip().splitlines()
     assert "the torch backend runs fp32 only; use --backend openvino" in line
     assert not (tmp_path / "o").exists()
+
+
+@needs_vnni
+def test_a_ready_int8_model_is_used_as_it_is(run_cli, tmp_path):
+    out = tmp_path / "ready_int8.xml"
+    assert run_cli("-m", "rn50", "quantize", *SMALL, "-o", str(out)).returncode == 0
+    proc = run_cli("-m", "rn50", "bench", "--model", str(out), "--precision", "int8",
+                   "--warmup-steps", "1", "--steps", "2", "--output-dir", str(tmp_path / "o"))
+    assert proc.returncode == 0, proc.stderr
+    assert "is already quantized (INT8): used as it is" in proc.stdout
+    assert "Quantizing" not in proc.stdout
+    record = json.loads(next((tmp_path / "o").glob("*int8*.json")).read_text())
+    assert record["model"]["path"] == str(out.resolve())
