@@ -147,27 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rn50 {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
-    bench = sub.add_parser("bench", help="benchmark ResNet-50 (synthetic data)",
-                           description="Benchmark ResNet-50 inference on synthetic data in a "
-                           "pinned child process, printing the settings beside the figures.")
-    bench.add_argument("--model", "-m", help="model file (.onnx, OpenVINO .xml, TF .pb); "
-                       "default: the built-in ResNet-50 v1.5 with random weights")
-    bench.add_argument("--backend", default="openvino", help="inference engine: openvino "
-                       "(default), onnxruntime, tensorflow, torch (pip install 'rn50[NAME]'), "
-                       "null (no engine: harness overhead); a comma-separated list or 'all' "
-                       "runs each and prints one comparison table")
-    bench.add_argument("--input-node", help="input tensor name of a TF graph (default: detected)")
-    bench.add_argument("--output-node", help="output tensor name of a TF graph (default: detected)")
-    bench.add_argument("--class-offset", type=int, choices=(0, 1),
-                       help="index of the first ImageNet class in the output (default: 1 for "
-                       "1001-class models, else 0)")
-    bench.add_argument("--preprocessing", choices=("torchvision", "modelzoo"),
-                       help="the model's expected preprocessing (default: from its origin)")
-    bench.add_argument("--precision", default="fp32", choices=PRECISIONS,
-                       help="numeric precision (default: fp32); bfloat16 on CPUs with "
-                       "avx512_bf16/AMX (openvino); int8 quantizes the model once, cached "
-                       "(openvino with NNCF, onnxruntime)")
-    add_calibration_flags(bench)
+    bench = sub.add_parser("bench", help="benchmark ResNet-50 (synthetic or real images)",
+                           description="Benchmark ResNet-50 inference on synthetic images "
+                           "(or real ones with --data-location) in pinned child process(es), "
+                           "printing the settings beside the figures.")
+    add_model_flags(bench, backend_help="inference engine: openvino (default), onnxruntime, "
+                    "tensorflow, torch (pip install 'rn50[NAME]'), null (no engine: harness "
+                    "overhead); a comma-separated list or 'all' runs each and prints one "
+                    "comparison table")
     bench.add_argument("--warmup-steps", type=int, help="untimed steps first "
                        "(default: 10 steps or 5 s, whichever first)")
     bench.add_argument("--steps", type=int, help="timed steps (default: 50 steps or 30 s, "
@@ -177,7 +164,6 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--output-dir", default="rn50_logs", help="where the log and JSON go "
                        "(default: ./rn50_logs)")
     bench.add_argument("--json", dest="json_path", help="also write the JSON result here")
-    bench.add_argument("--cache-dir", help="model cache (default: $RN50_CACHE_DIR or ~/.cache/rn50)")
     bench.add_argument("--timeout", type=float, help="kill the benchmark process if it runs "
                        "longer than this many seconds (a hung engine); default: no limit")
     add_data_flags(bench)
@@ -395,17 +381,29 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_model_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", "-m", help="model file (default: the built-in ResNet-50, "
-                        "random weights)")
-    parser.add_argument("--backend", default="openvino")
-    parser.add_argument("--precision", default="fp32", choices=PRECISIONS)
+def add_model_flags(parser: argparse.ArgumentParser,
+                    backend_help: str = "inference engine: openvino (default), onnxruntime, "
+                                        "tensorflow, torch") -> None:
+    """The model, engine and precision flags of bench, accuracy and classify."""
+    parser.add_argument("--model", "-m", help="model file (.onnx, OpenVINO .xml, TF .pb, "
+                        "SavedModel, .keras, TorchScript, torchvision .pth); default: the "
+                        "built-in ResNet-50 v1.5 with random weights")
+    parser.add_argument("--backend", default="openvino", help=backend_help)
+    parser.add_argument("--input-node", help="input tensor name of a TF graph (default: detected)")
+    parser.add_argument("--output-node", help="output tensor name of a TF graph "
+                        "(default: detected)")
+    parser.add_argument("--class-offset", type=int, choices=(0, 1),
+                        help="index of the first ImageNet class in the output (default: 1 for "
+                        "1001-class models, else 0)")
+    parser.add_argument("--preprocessing", choices=("torchvision", "modelzoo"),
+                        help="the model's expected preprocessing (default: from its origin)")
+    parser.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                        help="numeric precision (default: fp32); bfloat16 on CPUs with "
+                        "avx512_bf16/AMX (openvino); int8 quantizes the model once, cached "
+                        "(openvino with NNCF, onnxruntime)")
+    parser.add_argument("--cache-dir", help="model cache (default: $RN50_CACHE_DIR or "
+                        "~/.cache/rn50)")
     add_calibration_flags(parser)
-    parser.add_argument("--cache-dir")
-    parser.add_argument("--input-node")
-    parser.add_argument("--output-node")
-    parser.add_argument("--class-offset", type=int, choices=(0, 1))
-    parser.add_argument("--preprocessing", choices=("torchvision", "modelzoo"))
 
 
 def scenario_config(args: argparse.Namespace, scenario: str, data: DataConfig) -> RunConfig:
