@@ -32,11 +32,11 @@ from PIL import Image, UnidentifiedImageError
 
 from ..errors import ConfigError, DataError
 from .example import ExampleCodec
+from .preprocess import MAX_PIXELS
 from .tfrecord import write_records
 
 SHUFFLE_SEED = 12345
 JPEG_QUALITY = 95
-MAX_PIXELS = 89_478_485  # Pillow's own decompression-bomb threshold
 
 
 @dataclass(frozen=True)
