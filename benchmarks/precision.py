@@ -9,7 +9,8 @@ as is). Prints p50/p90 at batch 1, throughput at batch 64, ratios to FP32, and
 rn50 / benchmark_app. Targets here: INT8 >= 3.5x and BF16 >= 1.8x FP32
 throughput, and rn50 no slower than benchmark_app.
 
-    python benchmarks/precision.py [--duration 10] [--batch 1,64]
+    python benchmarks/precision.py [--duration 10] [--batch 1,64] [--rounds 2]
+        [--precision fp32,bfloat16,int8]
 """
 
 from __future__ import annotations
@@ -56,15 +57,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--batch", default="1,64")
+    parser.add_argument("--precision", default="fp32,bfloat16,int8",
+                        help="precisions to run (x FP32 needs fp32 among them)")
     parser.add_argument("--rounds", type=int, default=2,
                         help="alternating rounds (who runs first alternates); medians")
     args = parser.parse_args()
     batches = [int(b) for b in args.batch.split(",")]
+    precisions = [p for p in ("fp32", "bfloat16", "int8") if p in args.precision.split(",")]
     runs: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         for round_ in range(args.rounds):
             for batch in batches:
-                for precision in ("fp32", "bfloat16", "int8"):
+                for precision in precisions:
                     if round_ % 2 == 0:
                         ours = run_rn50(precision, batch, args.duration, Path(tmp))
                         app = run_app(ours["model"], precision, batch, args.duration)
@@ -84,15 +88,21 @@ def main() -> int:
     print("\nopenvino, built-in ResNet-50 v1.5; INT8 = NNCF on rn50's calibration; "
           f"{args.rounds} alternating round(s) of {args.duration:g} s, medians")
     print(f"{'precision':>9} {'batch':>5} {'rn50 img/s':>10} {'x FP32':>6} {'rn50 p50':>8} "
-          f"{'rn50 p90':>8} {'app img/s':>9} {'app p50':>8} {'rn50/app':>8}")
+          f"{'rn50 p90':>8} {'app img/s':>9} {'app p50':>8} {'rn50/app':>8} {'paired':>6}")
     for batch in batches:
-        base = results[("fp32", batch)][0]["throughput"]
-        for precision in ("fp32", "bfloat16", "int8"):
+        base = results[("fp32", batch)][0]["throughput"] if "fp32" in precisions else None
+        for precision in precisions:
             ours, app = results[(precision, batch)]
+            # each round's rn50 run against the app run right beside it: slow spells
+            # of the machine hit both sides of a pair alike
+            paired = statistics.median(o["throughput"] / a["throughput"]
+                                       for o, a in zip(*runs[(precision, batch)]))
             print(f"{precision:>9} {batch:>5} {ours['throughput']:>10.2f} "
-                  f"{ours['throughput'] / base:>6.2f} {ours['p50']:>8.2f} {ours['p90']:>8.2f} "
+                  f"{ours['throughput'] / base if base else float('nan'):>6.2f} {ours['p50']:>8.2f} {ours['p90']:>8.2f} "
                   f"{app['throughput']:>9.2f} {app['p50']:>8.2f} "
-                  f"{ours['throughput'] / app['throughput']:>8.3f}")
+                  f"{ours['throughput'] / app['throughput']:>8.3f} {paired:>6.3f}")
+    print("rn50/app: ratio of the medians; paired: median over rounds of rn50 / the app run "
+          "beside it")
     print("targets: INT8 >= 3.5x and BF16 >= 1.8x FP32 throughput; rn50/app >= 1 (within noise)")
     return 0
 

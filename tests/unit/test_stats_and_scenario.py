@@ -36,6 +36,38 @@ class ClockedSession(SyncSession):
         return {}
 
 
+class TwoStreamSession:
+    """Two requests in flight on a fake clock, each step taking `step` seconds (the engine boundary)."""
+
+    concurrency = 2
+
+    def __init__(self, clock: FakeClock, step: float, batch: int) -> None:
+        self.clock, self.step = clock, step
+        self.input_spec = InputSpec("input", (batch, 3, 224, 224), "NCHW")
+        self.in_flight: list[tuple[float, object]] = []
+
+    def _complete_next(self) -> None:
+        self.in_flight.sort(key=lambda item: item[0])
+        finish, on_done = self.in_flight.pop(0)
+        self.clock.now = max(self.clock.now, finish)
+        on_done()
+
+    def wait_idle(self) -> None:
+        if len(self.in_flight) == self.concurrency:
+            self._complete_next()
+
+    def submit(self, batch, on_done) -> None:
+        self.in_flight.append((self.clock.now + self.step, on_done))
+
+    def wait_all(self) -> None:
+        while self.in_flight:
+            self._complete_next()
+
+    def run(self, batch):
+        self.clock.now += self.step
+        return np.zeros((batch.shape[0], 1000), np.float32)
+
+
 @pytest.mark.parametrize("q", [0, 10, 50, 90, 99, 100])
 def test_percentile_matches_numpy(q):
     samples = [5.0, 1.0, 9.0, 3.0, 7.0, 2.0, 8.5]
@@ -94,6 +126,32 @@ def test_progress_every_ten_steps_reports_window_rate():
 ])
 def test_measure_stop_rule(plan, count, elapsed, done):
     assert plan.measure_done(count, elapsed) is done
+
+
+@pytest.mark.parametrize("plan,count,elapsed,done", [
+    (BenchmarkPlan(steps=3), 3, 0.1, False),          # 3 steps on 2 requests: one more
+    (BenchmarkPlan(steps=3), 4, 0.1, True),
+    (BenchmarkPlan(duration=5.0), 7, 6.0, False),
+    (BenchmarkPlan(duration=5.0), 8, 6.0, True),
+    (BenchmarkPlan(), 5, 30.0, False),                # automatic minimum 5, rounded to 6
+    (BenchmarkPlan(), 6, 30.0, True),
+])
+def test_timed_steps_are_a_multiple_of_the_requests_in_flight(plan, count, elapsed, done):
+    assert plan.measure_done(count, elapsed, in_flight=2) is done
+
+
+def test_with_two_streams_no_stream_idles_at_the_end_of_the_region():
+    # 3 steps asked on 2 streams of 0.5 s: an odd last step would run alone for
+    # 0.5 s inside the region (3 x 64 images / 1.0 s = 192/s although the engine
+    # does 256/s); rounded to 4 steps both streams end together.
+    clock = FakeClock()
+    session = TwoStreamSession(clock, step=0.5, batch=64)
+    result = run_benchmark(session, np.zeros((64, 3, 224, 224), np.float32),
+                           BenchmarkPlan(warmup_steps=2, steps=3), clock=clock)
+    assert result["summary"]["steps"] == 4
+    assert result["summary"]["measured_seconds"] == pytest.approx(1.0)
+    assert result["summary"]["throughput_images_per_sec"] == pytest.approx(256.0)
+    assert result["samples"]["step_ms"] == pytest.approx([500.0] * 4)
 
 
 def test_without_warmup_the_first_inference_still_stays_out_of_the_figures():

@@ -36,7 +36,16 @@ class BenchmarkPlan:
         steps, seconds = AUTO_WARMUP
         return count >= 1 and (count >= steps or elapsed >= seconds)
 
-    def measure_done(self, count: int, elapsed: float) -> bool:
+    def measure_done(self, count: int, elapsed: float, in_flight: int = 1) -> bool:
+        """Whether the timed region has run long enough.
+
+        With several requests in flight the count is rounded up to a multiple of
+        them (as benchmark_app does): the last round then ends on every stream
+        together, instead of one stream finishing a step alone while the others
+        sit idle inside the measured span.
+        """
+        if count % max(1, in_flight):
+            return False
         if self.steps is None and self.duration is None:
             steps, seconds, minimum = AUTO_MEASURE
             return count >= minimum and (count >= steps or elapsed >= seconds)
@@ -53,7 +62,7 @@ class BenchmarkPlan:
             parts = [f"{self.steps} steps" if self.steps else None,
                      f"{self.duration:g} s" if self.duration else None]
             timed = "timed: " + " and ".join(p for p in parts if p) + " (whichever ends later)"
-        return f"{warm}; {timed}"
+        return f"{warm}; {timed}; timed steps rounded up to a multiple of the requests in flight"
 
     def to_dict(self) -> dict:
         return dict(asdict(self), description=self.describe())
@@ -137,7 +146,7 @@ def run_benchmark(session: Session, batch: np.ndarray, plan: BenchmarkPlan,
     emit({"type": "phase", "phase": "benchmark"})
     steps, begin, end = _run_phase(session, batch,
                                    lambda n, t: (should_stop() and n > 0)
-                                   or plan.measure_done(n, t),
+                                   or plan.measure_done(n, t, session.concurrency),
                                    clock, "benchmark", emit)
     span = end - begin
 

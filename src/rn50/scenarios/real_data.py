@@ -178,7 +178,8 @@ def run_data_benchmark(session: Session, batches: Iterator[Batch], batch_size: i
         raise Interrupted("stopped during warm-up: nothing was timed")
     emit({"type": "phase", "phase": "benchmark"})
     timed = _feed(session, batches, batch_size,
-                  lambda n, t: (should_stop() and n > 0) or plan.measure_done(n, t),
+                  lambda n, t: (should_stop() and n > 0)
+                  or plan.measure_done(n, t, session.concurrency),
                   clock, emit, "benchmark")
     if not timed["steps"]:
         raise DataError("the data ran out before any timed step")
