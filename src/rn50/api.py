@@ -25,8 +25,9 @@ from .errors import ConfigError, DataError, Rn50Error, WorkerError
 from .launch.launcher import LaunchPlan, Outcome, plan_launch, run_child, run_workers
 from .models import ModelSpec
 from .models.resolve import builtin_model, file_model
+from .parity import PARITY_TOLERANCE
 from .parity import compare as compare_outputs
-from .precision import check_precision
+from .precision import ENGINE_PRECISIONS, check_precision
 from .quantize import int8_model
 from .platform import Platform, detect_platform, format_cpulist
 from .report import console as text
@@ -395,25 +396,34 @@ def installed_engines(model: ModelSpec | None = None) -> list[str]:
 
 def check_parity(model_config: ModelConfig, backends: Sequence[str] | None = None,
                  environ: Mapping[str, str] | None = None, platform: Platform | None = None,
-                 batch_size: int = 2, log: Callable[[str], None] = print) -> dict:
+                 batch_size: int = 2, log: Callable[[str], None] = print,
+                 precision: str = "fp32") -> dict:
     """Run the same images through each engine (each in its own pinned child) and compare.
 
-    The first engine is the reference. Returns per-engine comparisons; an engine
-    that fails is reported with its error and counts as disagreeing.
+    The first engine is the reference; every engine runs `precision` (fp32 or
+    bfloat16; BF16 outputs are held to BF16 rounding, `PARITY_TOLERANCE`).
+    Returns per-engine comparisons; an engine that fails is reported with its
+    error and counts as disagreeing.
     """
     environ = dict(os.environ if environ is None else environ)
     platform = platform or detect_platform()
-    settings = _recommend(platform, UserFlags(batch_size=batch_size, streams=1), environ)
+    if precision not in PARITY_TOLERANCE:
+        raise ConfigError(f"--precision {precision}: parity compares "
+                          f"{' or '.join(PARITY_TOLERANCE)} outputs")
+    settings = _recommend(platform, UserFlags(batch_size=batch_size, streams=1,
+                                              precision=precision), environ)
     model = (file_model(model_config, environ) if model_config.path
              else builtin_model(model_config, environ, log))
-    backends = list(backends) if backends else installed_engines(model)
+    backends = list(backends) if backends else [
+        name for name in installed_engines(model) if precision in ENGINE_PRECISIONS[name]]
     if len(backends) < 2:
         raise ConfigError(f"parity needs two engines; usable here: {', '.join(backends) or 'none'}")
     for name in backends:  # fail fast, before any engine runs
         check_engine(name, model)
+        check_precision(precision, name, platform)
     outputs, engines = {}, {}
     for name in backends:
-        job = _job("outputs", name, "fp32", model, settings, BenchmarkPlan(0, 1))
+        job = _job("outputs", name, precision, model, settings, BenchmarkPlan(0, 1))
         launch = plan_launch(settings, platform.numactl, engine_env(name))
         log(f"running {batch_size} images through {name} ...")
         try:
@@ -424,16 +434,19 @@ def check_parity(model_config: ModelConfig, backends: Sequence[str] | None = Non
         outputs[name] = np.asarray(result["outputs"])
         engines[name] = {"versions": result["engine"]["versions"],
                          "output_shape": list(outputs[name].shape),
-                         "input": result["input"]}
+                         "input": result["input"],
+                         "execution_precision": result["engine"].get("execution_precision")}
     reference = backends[0]
     comparisons = {}
     for name in backends[1:]:
         if reference in outputs and name in outputs:
-            comparisons[name] = compare_outputs(outputs[reference], outputs[name])
+            comparisons[name] = compare_outputs(outputs[reference], outputs[name],
+                                                PARITY_TOLERANCE[precision])
         else:
             comparisons[name] = {"agree": False, "error": engines[name].get("error")
                                  or engines[reference].get("error")}
     return {"schema_version": SCHEMA_VERSION, "model": model.to_dict(), "batch_size": batch_size,
+            "precision": precision, "tolerance": PARITY_TOLERANCE[precision],
             "reference": reference, "engines": engines, "comparisons": comparisons,
             "agree": all(c["agree"] for c in comparisons.values())}
 

@@ -138,7 +138,8 @@ def user_flags(args: argparse.Namespace) -> UserFlags:
                      inter_threads=args.num_inter_threads, streams=args.streams,
                      socket_id=args.socket_id, num_cores=args.num_cores, binding=args.bind,
                      data_format=args.data_format, num_instances=args.num_instances,
-                     cores_per_instance=args.cores_per_instance, smt=args.smt)
+                     cores_per_instance=args.cores_per_instance, smt=args.smt,
+                     precision=getattr(args, "precision", None) or "fp32")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -180,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     parity.add_argument("--backend", help="comma-separated engines (default: all installed that "
                         "can run the model; the first is the reference)")
     parity.add_argument("--batch-size", type=int, default=4, help="images compared (default 4)")
+    parity.add_argument("--precision", choices=("fp32", "bfloat16"), default="fp32",
+                        help="what every engine runs (default fp32); bfloat16 is held to BF16 "
+                        "rounding")
     parity.add_argument("--json", dest="json_path", help="write the comparison here")
     parity.add_argument("--cache-dir", help="model cache")
     parity.add_argument("--input-node")
@@ -336,8 +340,10 @@ def cmd_parity(args: argparse.Namespace) -> int:
     model = ModelConfig(args.model, args.cache_dir, input_node=args.input_node,
                         output_node=args.output_node)
     backends = parse_backends(args.backend) if args.backend else None
-    report = check_parity(model, backends, batch_size=args.batch_size)
-    print(f"Parity on {args.batch_size} synthetic images, reference {report['reference']}:")
+    report = check_parity(model, backends, batch_size=args.batch_size, precision=args.precision)
+    print(f"Parity on {args.batch_size} synthetic images, {args.precision} on every engine, "
+          f"reference {report['reference']} (agree: same top-1 and every probability within "
+          f"{report['tolerance']:g}):")
     print(f"{'engine':<12} {'max |dp|':>10} {'max rel dp':>10} {'max |dlogit|':>12} "
           f"{'top-1 agree':>11}  verdict")
     for name, c in report["comparisons"].items():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .errors import ConfigError
 from .settings import UserFlags
@@ -106,6 +106,8 @@ class RunConfig:
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)  # for int8
 
     def __post_init__(self) -> None:
+        if self.flags.precision != self.precision:  # one source: the run's precision
+            object.__setattr__(self, "flags", replace(self.flags, precision=self.precision))
         if self.warmup_steps is not None and self.warmup_steps < 0:
             raise ConfigError(f"--warmup-steps must be 0 or more (got {self.warmup_steps})")
         if self.steps is not None and self.steps < 1:

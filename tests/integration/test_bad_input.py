@@ -36,7 +36,7 @@ def assert_one_line_error(proc, *fragments):
     (("--model", "/does/not/exist.onnx"), ("/does/not/exist.onnx", "does not exist")),
     (("--backend", "mxnet"), ("--backend mxnet", "unknown engine")),
     (("--precision", "int8", "--backend", "tensorflow"),
-     ("--precision int8", "the tensorflow backend runs fp32 only")),
+     ("--precision int8", "the tensorflow backend runs fp32, bfloat16 only")),
 ])
 def test_bench_rejects(run_cli, tmp_path, argv, fragments):
     out = tmp_path / "logs"

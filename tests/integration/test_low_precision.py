@@ -128,23 +128,55 @@ def test_int8_runs_on_each_engine_that_can(run_cli, tmp_path, backend, executed)
 
 
 @needs_bf16
-def test_bfloat16_reports_what_the_engine_executed(run_cli, tmp_path):
-    proc = run_cli("-m", "rn50", "bench", "--precision", "bfloat16", "--warmup-steps", "1",
-                   "--steps", "3", "--output-dir", str(tmp_path / "o"))
+@pytest.mark.parametrize("backend, applied", [
+    ("openvino", ("INFERENCE_PRECISION_HINT", "bf16")),
+    ("tensorflow", ("auto_mixed_precision_onednn_bfloat16", "ON")),
+    ("torch", ("dtype", "bfloat16")),
+])
+def test_bfloat16_runs_on_each_engine_that_can_and_reports_what_executed(run_cli, tmp_path,
+                                                                         backend, applied):
+    pytest.importorskip(backend)
+    proc = run_cli("-m", "rn50", "bench", "--precision", "bfloat16", "--backend", backend,
+                   "--batch-size", "2", "--warmup-steps", "1", "--steps", "2",
+                   "--output-dir", str(tmp_path / "o"))
     assert proc.returncode == 0, proc.stderr
     (path,) = (tmp_path / "o").glob("benchmark_resnet50_inference_bfloat16_*.json")
     record = json.loads(path.read_text())
-    assert record["engine"]["execution_precision"] == "bf16"
-    assert record["engine"]["applied"]["INFERENCE_PRECISION_HINT"] == "bf16"
+    engine = record["engine"]
+    # read back from the engine: every convolution of the built-in model runs in bf16
+    assert engine["execution_precision"] == "bf16"
+    assert engine["convolution_precisions"] == {"bf16": 53}
+    assert engine["applied"][applied[0]] == applied[1]
     assert not any("executed" in w for w in record["warnings"])
+    assert "Execution precision: bf16" in proc.stdout
+
+
+@needs_bf16
+def test_bfloat16_engines_agree_within_bf16_rounding(run_cli, tmp_path):
+    # the same images through BF16 OpenVINO, torch and TensorFlow: each rounds in its
+    # own places, so outputs differ, but only by BF16 rounding (measured ~1.5e-3)
+    for backend in ("torch", "tensorflow"):
+        pytest.importorskip(backend)
+    out = tmp_path / "parity.json"
+    proc = run_cli("-m", "rn50", "check-parity", "--backend", "openvino,torch,tensorflow",
+                   "--precision", "bfloat16", "--batch-size", "2", "--json", str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(out.read_text())
+    assert report["precision"] == "bfloat16" and report["agree"]
+    for name in ("openvino", "torch", "tensorflow"):
+        assert report["engines"][name]["execution_precision"] == "bf16"
+    for comparison in report["comparisons"].values():
+        assert comparison["top1_agreement"] == 1.0
+        assert comparison["max_abs_probability_diff"] < report["tolerance"] == 1e-2
 
 
 def test_precision_an_engine_cannot_run_is_one_line(run_cli, tmp_path):
-    proc = run_cli("-m", "rn50", "bench", "--precision", "bfloat16", "--backend", "torch",
+    proc = run_cli("-m", "rn50", "bench", "--precision", "int8", "--backend", "torch",
                    "--output-dir", str(tmp_path / "o"))
     assert proc.returncode == 2
     (line,) = proc.stderr.strip().splitlines()
-    assert "the torch backend runs fp32 only; use --backend openvino" in line
+    assert "the torch backend runs fp32, bfloat16 only; use --backend openvino or onnxruntime" \
+        in line
     assert not (tmp_path / "o").exists()
 
 

@@ -127,3 +127,19 @@ def test_num_cores_over_socket_uses_model_zoo_style_message():
 def test_settings_round_trip_through_json():
     s = recommend(server_2x28(), UserFlags(socket_id=1, num_cores=4), {"KMP_BLOCKTIME": "0"})
     assert settings_from_dict(s.to_dict()) == s
+
+
+def test_bfloat16_builds_nhwc_graphs_unless_the_user_says_otherwise():
+    bf16 = recommend(this_machine(), UserFlags(precision="bfloat16"), {})
+    assert bf16.data_layout.value == "NHWC" and "BF16" in bf16.data_layout.reason
+    kept = recommend(this_machine(), UserFlags(precision="bfloat16", data_format="NCHW"), {})
+    assert (kept.data_layout.value, kept.data_layout.source) == ("NCHW", "flag")
+    assert recommend(this_machine(), UserFlags(precision="int8"), {}).data_layout.value == "NCHW"
+
+
+def test_the_run_precision_reaches_the_settings():
+    from rn50.config import RunConfig
+
+    config = RunConfig(flags=UserFlags(batch_size=4), precision="bfloat16")
+    assert config.flags.precision == "bfloat16"
+    assert recommend(this_machine(), config.flags, {}).data_layout.value == "NHWC"

@@ -5,12 +5,19 @@ switched on through TF_ENABLE_ONEDNN_OPTS=1 in the child's environment (set by
 the launcher before TensorFlow loads) and OMP_NUM_THREADS / KMP_* apply to its
 OpenMP. The built-in model is converted once to a GraphDef in the seed's data
 layout (NCHW, or --data-format) and cached beside its ONNX file.
+
+BF16 (`--precision bfloat16`, GraphDefs): grappler's oneDNN auto-mixed-precision
+rewrite (RewriterConfig.auto_mixed_precision_onednn_bfloat16) turns the
+convolutions and matrix products into BF16 with casts around them; one probe
+run reads the rewritten partition graphs back, so the run reports the dtype the
+convolutions really have, not only what was asked.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +30,8 @@ from ..models.tf_nodes import KNOWN_OUTPUTS, pick_nodes
 from ..settings import Settings
 from ._base import InputSpec, SyncSession, batch_shape, image_layout
 
+# TensorFlow dtype names as rn50 reports executed precisions (OpenVINO's spelling)
+DTYPE_NAMES = {"float32": "f32", "bfloat16": "bf16", "float16": "f16"}
 
 
 def builtin_graphdef(model: ModelSpec, data_format: str, log=print) -> Path:
@@ -37,22 +46,43 @@ def builtin_graphdef(model: ModelSpec, data_format: str, log=print) -> Path:
     return path
 
 
+FP32_PRECISION = {"execution_precision": "f32",
+                  "execution_precision_source": "TensorFlow runs an FP32 graph in FP32 unless "
+                                                "auto-mixed precision is enabled (it is not)"}
+
+
+def convolution_dtypes(session, input_name: str, output_name: str, example: np.ndarray) -> Counter:
+    """Dtypes of the convolutions in the graphs TensorFlow really executes (after grappler)."""
+    import tensorflow as tf
+
+    options = tf.compat.v1.RunOptions(output_partition_graphs=True)
+    metadata = tf.compat.v1.RunMetadata()
+    session.run(f"{output_name}:0", {f"{input_name}:0": example}, options=options,
+                run_metadata=metadata)
+    dtypes = Counter()
+    for graph in metadata.partition_graphs:
+        for node in graph.node:
+            if "Conv2D" in node.op and "T" in node.attr:
+                name = tf.dtypes.as_dtype(node.attr["T"].type).name
+                dtypes[DTYPE_NAMES.get(name, name)] += 1
+    return dtypes
+
+
 class TensorFlowSession(SyncSession):
     def __init__(self, run, input_spec: InputSpec, load_timings: dict[str, float], applied: dict,
-                 num_classes: int | None):
+                 num_classes: int | None, precision: dict = FP32_PRECISION):
         self._run = run
         self.num_classes = num_classes
         self.input_spec = input_spec
         self.load_timings = load_timings
         self._applied = applied
+        self._precision = precision
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         return self._run(batch)
 
     def applied_settings(self) -> dict:
-        return {"applied": self._applied, "execution_precision": "f32",
-                "execution_precision_source": "TensorFlow runs an FP32 graph in FP32 unless "
-                                              "auto-mixed precision is enabled (it is not)"}
+        return {"applied": self._applied, **self._precision}
 
 
 class TensorFlowBackend:
@@ -69,13 +99,23 @@ class TensorFlowBackend:
 
     def load(self, model: ModelSpec, settings: Settings, precision: str) -> TensorFlowSession:
         tf = self._tf
-        if precision != "fp32":
-            raise EngineError(f"--precision {precision}: not supported by the tensorflow backend yet")
+        if precision not in ("fp32", "bfloat16"):
+            raise EngineError(f"--precision {precision}: the tensorflow backend runs fp32 and "
+                              "bfloat16")
         intra, inter = int(settings.intra_threads.value), int(settings.inter_threads.value)
         config = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=intra,
                                           inter_op_parallelism_threads=inter)
         if model.format in (SAVEDMODEL, KERAS):
+            if precision != "fp32":
+                raise EngineError(f"--precision {precision}: the tensorflow backend runs it on "
+                                  f"frozen GraphDefs (.pb), not on {model.format} models like "
+                                  f"{model.path}; use --backend openvino")
             return self._load_eager(model, settings, intra, inter)
+        if precision == "bfloat16":
+            from tensorflow.core.protobuf import rewriter_config_pb2
+
+            config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = \
+                rewriter_config_pb2.RewriterConfig.ON
         start = time.perf_counter()
         path = model.path
         if model.format == ONNX and model.source == "builtin":
@@ -107,16 +147,28 @@ class TensorFlowBackend:
         session = tf.compat.v1.Session(graph=graph, config=config)
         start = time.perf_counter()
         run = session.make_callable(f"{output_node}:0", feed_list=[f"{input_node}:0"])
+        executed = FP32_PRECISION
+        if precision == "bfloat16":
+            probe_batch = dims[0] if dims and dims[0] > 0 else 1  # a fixed batch stays as is
+            example = np.zeros(batch_shape(dims, layout, probe_batch), np.float32)
+            dtypes = convolution_dtypes(session, input_node, output_node, example)
+            executed = {"execution_precision": ",".join(sorted(dtypes)) or "unknown",
+                        "execution_precision_source": "read back from the partition graphs "
+                        f"TensorFlow ran (convolutions: {dict(dtypes)})",
+                        "convolution_precisions": dict(dtypes)}
         compile_s = time.perf_counter() - start
         applied = {"intra_op_parallelism_threads": str(config.intra_op_parallelism_threads),
                    "inter_op_parallelism_threads": str(config.inter_op_parallelism_threads),
                    "input_node": input_node, "output_node": output_node, "data_format": layout,
                    "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset"),
-                   "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "unset")}
+                   "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "unset"),
+                   "auto_mixed_precision_onednn_bfloat16":
+                   "ON" if precision == "bfloat16" else "default (off)"}
         out_shape = graph.get_tensor_by_name(f"{output_node}:0").shape
         classes = out_shape.as_list()[-1] if out_shape.rank else None
         return TensorFlowSession(run, InputSpec(input_node, shape, layout),
-                                 {"read_s": read_s, "compile_s": compile_s}, applied, classes)
+                                 {"read_s": read_s, "compile_s": compile_s}, applied, classes,
+                                 executed)
 
     def _load_eager(self, model: ModelSpec, settings: Settings, intra: int,
                     inter: int) -> TensorFlowSession:

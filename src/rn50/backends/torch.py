@@ -4,11 +4,17 @@ Settings become torch.set_num_threads (intra) and set_num_interop_threads
 (inter); the model runs in inference mode, channels-last, frozen with
 torch.jit.freeze + optimize_for_inference (oneDNN kernels). Checkpoints are
 read with torch.load(weights_only=True): no pickled code is ever run.
+
+BF16 (`--precision bfloat16`): the module's weights and its input are cast to
+bfloat16 before freezing, so every convolution runs oneDNN's BF16 kernels
+(avx512_bf16 / AMX); logits come back as float32. The run reports the dtype of
+the convolution weights in the frozen graph it executes.
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 
 import numpy as np
 
@@ -18,6 +24,7 @@ from ..models.detect import ONNX, STATE_DICT, TORCHSCRIPT
 from ..settings import Settings
 from ._base import InputSpec, SyncSession
 
+DTYPES = {"torch.float32": "f32", "torch.bfloat16": "bf16", "torch.float16": "f16"}
 
 def load_state_dict_weights(path: str) -> dict[str, np.ndarray]:
     """A torchvision resnet50 checkpoint as folded rn50 weights (safe load, no code run)."""
@@ -47,30 +54,50 @@ def load_state_dict_weights(path: str) -> dict[str, np.ndarray]:
                          f"({exc})") from exc
 
 
+def _weight_dtype(convolution) -> str | None:
+    weight = list(convolution.inputs())[1]
+    source = weight.node()  # a constant once frozen; oneDNN-packed ones hold it as attribute t
+    if source.hasAttribute("value") and source.kindOf("value") == "t":
+        return str(source.t("value").dtype)
+    value = weight.toIValue()
+    return str(value.dtype) if hasattr(value, "dtype") else None
+
+
+def convolution_dtypes(module) -> Counter:
+    """Dtypes of the convolution weights in a frozen TorchScript graph."""
+    dtypes = Counter()
+    for node in module.graph.nodes():
+        if "conv" in node.kind() and (name := _weight_dtype(node)):
+            dtypes[DTYPES.get(name, name)] += 1
+    return dtypes
+
+
 class TorchSession(SyncSession):
     def __init__(self, module, input_spec: InputSpec, load_timings: dict[str, float],
-                 applied: dict, num_classes: int | None) -> None:
+                 applied: dict, num_classes: int | None, dtype, precision: dict) -> None:
         import torch
 
         self._torch = torch
         self._module = module
+        self._dtype = dtype
         self.input_spec = input_spec
         self.load_timings = load_timings
         self._applied = applied
+        self._precision = precision
         self._bound: tuple[int, object] | None = None
         self.num_classes = num_classes
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         torch = self._torch
         if self._bound is None or self._bound[0] != id(batch):
-            tensor = torch.from_numpy(batch).contiguous(memory_format=torch.channels_last)
+            tensor = torch.from_numpy(batch).to(self._dtype).contiguous(
+                memory_format=torch.channels_last)
             self._bound = (id(batch), tensor)
         with torch.inference_mode():
-            return self._module(self._bound[1]).numpy()
+            return self._module(self._bound[1]).float().numpy()
 
     def applied_settings(self) -> dict:
-        return {"applied": self._applied, "execution_precision": "f32",
-                "execution_precision_source": "PyTorch runs FP32 unless autocast is on (it is not)"}
+        return {"applied": self._applied, **self._precision}
 
 
 class TorchBackend:
@@ -87,8 +114,9 @@ class TorchBackend:
 
     def load(self, model: ModelSpec, settings: Settings, precision: str) -> TorchSession:
         torch = self._torch
-        if precision != "fp32":
-            raise EngineError(f"--precision {precision}: not supported by the torch backend yet")
+        if precision not in ("fp32", "bfloat16"):
+            raise EngineError(f"--precision {precision}: the torch backend runs fp32 and bfloat16")
+        dtype = torch.bfloat16 if precision == "bfloat16" else torch.float32
         torch.set_num_threads(int(settings.intra_threads.value))
         try:
             torch.set_num_interop_threads(int(settings.inter_threads.value))
@@ -113,9 +141,10 @@ class TorchBackend:
                              "TorchScript files and torchvision ResNet-50 state_dicts")
         read_s = time.perf_counter() - start
         batch = int(settings.batch_size.value)
-        example = torch.zeros(batch, 3, 224, 224).contiguous(memory_format=torch.channels_last)
+        example = torch.zeros(batch, 3, 224, 224, dtype=dtype).contiguous(
+            memory_format=torch.channels_last)
         start = time.perf_counter()
-        module = module.eval().to(memory_format=torch.channels_last)
+        module = module.eval().to(dtype=dtype, memory_format=torch.channels_last)
         with torch.inference_mode():
             scripted = module if isinstance(module, torch.jit.ScriptModule) \
                 else torch.jit.trace(module, example)
@@ -129,7 +158,13 @@ class TorchBackend:
         applied = {"num_threads": str(torch.get_num_threads()),
                    "num_interop_threads": str(torch.get_num_interop_threads()),
                    "memory_format": "channels_last", "graph": "torch.jit.freeze + "
-                   "optimize_for_inference", "mkldnn": str(torch.backends.mkldnn.is_available())}
+                   "optimize_for_inference", "mkldnn": str(torch.backends.mkldnn.is_available()),
+                   "dtype": str(dtype).removeprefix("torch.")}
+        dtypes = convolution_dtypes(frozen)
+        executed = {"execution_precision": ",".join(sorted(dtypes)) or "unknown",
+                    "execution_precision_source": "dtype of the convolution weights in the frozen "
+                    f"graph that runs (convolutions: {dict(dtypes)})",
+                    "convolution_precisions": dict(dtypes)}
         return TorchSession(frozen, InputSpec("input", (batch, 3, 224, 224), "NCHW"),
                             {"read_s": read_s, "compile_s": compile_s}, applied,
-                            int(probe.shape[-1]) if probe.dim() == 2 else None)
+                            int(probe.shape[-1]) if probe.dim() == 2 else None, dtype, executed)
