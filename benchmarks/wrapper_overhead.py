@@ -15,7 +15,10 @@ each rn50 block's throughput over its neighbouring bare block's ("paired";
 higher is better), and median step latency (lower is better).
 
     python benchmarks/wrapper_overhead.py [--engines openvino,onnxruntime,tensorflow,torch]
-        [--batch 1,64] [--seconds 20]
+        [--batch 1,64] [--seconds 20] [--precision fp32|bfloat16|int8] [--model FILE]
+
+`--precision int8` needs an INT8 model (`--model`, e.g. the IR `rn50 quantize` writes or
+the one `rn50 bench --precision int8` cached); bfloat16 runs on the built-in model.
 """
 
 from __future__ import annotations
@@ -45,7 +48,8 @@ def bare_step(engine: str, session, batch):
     if engine == "torch":
         import torch
 
-        tensor = torch.from_numpy(batch).contiguous(memory_format=torch.channels_last)
+        tensor = torch.from_numpy(batch).to(session._dtype).contiguous(
+            memory_format=torch.channels_last)
 
         def step():
             with torch.inference_mode():
@@ -56,19 +60,20 @@ def bare_step(engine: str, session, batch):
     raise SystemExit(f"no bare loop for {engine}")
 
 
-def worker(engine: str, batch_size: int, seconds: float) -> dict:
+def worker(engine: str, batch_size: int, seconds: float, precision: str, model_path: str) -> dict:
     from rn50.backends import get_backend
     from rn50.config import ModelConfig
     from rn50.data.synthetic import synthetic_batch
-    from rn50.models.resolve import builtin_model
+    from rn50.models.resolve import builtin_model, file_model
     from rn50.platform import detect_platform
     from rn50.scenarios.benchmark import BenchmarkPlan, run_benchmark
     from rn50.settings import UserFlags, recommend
 
-    settings = recommend(detect_platform(), UserFlags(batch_size=batch_size, streams=1),
-                         os.environ)
-    model = builtin_model(ModelConfig(), os.environ, lambda line: None)
-    session = get_backend(engine).load(model, settings, "fp32")
+    settings = recommend(detect_platform(), UserFlags(batch_size=batch_size, streams=1,
+                                                      precision=precision), os.environ)
+    model = (file_model(ModelConfig(path=model_path), os.environ) if model_path
+             else builtin_model(ModelConfig(), os.environ, lambda line: None))
+    session = get_backend(engine).load(model, settings, precision)
     spec = session.input_spec
     batch = synthetic_batch(spec.shape, spec.layout, model.mean, model.std)
     step = bare_step(engine, session, batch)
@@ -111,7 +116,7 @@ def worker(engine: str, batch_size: int, seconds: float) -> dict:
                                                                    bare["blocks"]))}
 
 
-def run_worker(engine: str, batch: int, seconds: float) -> dict:
+def run_worker(engine: str, batch: int, seconds: float, precision: str, model: str) -> dict:
     """The worker in its own process, bound and configured as rn50 binds its child."""
     from rn50.backends import engine_env
     from rn50.platform import detect_platform
@@ -121,7 +126,7 @@ def run_worker(engine: str, batch: int, seconds: float) -> dict:
     env = dict(os.environ, **settings.child_env(), **engine_env(engine))
     cpus = set(settings.cpus.value)
     proc = subprocess.run([sys.executable, __file__, "--worker", engine, str(batch),
-                           str(seconds)], env=env, capture_output=True, text=True,
+                           str(seconds), precision, model], env=env, capture_output=True, text=True,
                           preexec_fn=lambda: os.sched_setaffinity(0, cpus))
     if proc.returncode != 0:
         return {"engine": engine, "batch": batch, "error": proc.stderr.strip().splitlines()[-1]}
@@ -129,23 +134,27 @@ def run_worker(engine: str, batch: int, seconds: float) -> dict:
 
 
 def main() -> int:
-    if len(sys.argv) == 5 and sys.argv[1] == "--worker":
-        print(json.dumps(worker(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))))
+    if len(sys.argv) == 7 and sys.argv[1] == "--worker":
+        print(json.dumps(worker(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), sys.argv[5],
+                                sys.argv[6])))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engines", default="openvino,onnxruntime,tensorflow,torch")
     parser.add_argument("--batch", default="1,64")
     parser.add_argument("--seconds", type=float, default=20.0,
                         help="timed seconds per engine and batch, both loops together")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "bfloat16", "int8"))
+    parser.add_argument("--model", default="", help="model file (default: the built-in one)")
     args = parser.parse_args()
     rows = []
     for batch in (int(b) for b in args.batch.split(",")):
         for engine in args.engines.split(","):
-            row = run_worker(engine, batch, args.seconds)
+            row = run_worker(engine, batch, args.seconds, args.precision, args.model)
             rows.append(row)
             print(json.dumps(row), flush=True)
     print(f"\nrn50's timed loop vs the engine's bare call, same process and model, alternating "
-          f"blocks of ~{BLOCK_SECONDS:g} s, FP32 built-in ResNet-50 v1.5, one stream")
+          f"blocks of ~{BLOCK_SECONDS:g} s, {args.precision}, "
+          f"{args.model or 'built-in ResNet-50 v1.5'}, one stream")
     print(f"{'engine':<12} {'batch':>5} {'rn50 img/s':>10} {'bare img/s':>10} {'ratio':>6} "
           f"{'paired':>6} {'rn50 p50 ms':>11} {'bare p50 ms':>11} {'ratio':>6}  blocks x steps")
     for r in rows:
