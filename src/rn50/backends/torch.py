@@ -26,6 +26,7 @@ from ._base import InputSpec, SyncSession
 
 DTYPES = {"torch.float32": "f32", "torch.bfloat16": "bf16", "torch.float16": "f16"}
 
+
 def load_state_dict_weights(path: str) -> dict[str, np.ndarray]:
     """A torchvision resnet50 checkpoint as folded rn50 weights (safe load, no code run)."""
     import pickle
