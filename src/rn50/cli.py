@@ -248,14 +248,15 @@ def build_parser() -> argparse.ArgumentParser:
     cls.set_defaults(func=cmd_classify, batch_default=8)
 
     quant = sub.add_parser("quantize", help="write an INT8 model (NNCF for OpenVINO, "
-                           "onnxruntime.quantization for ONNX Runtime)",
+                           "onnxruntime.quantization for ONNX Runtime, torch.ao FX for PyTorch)",
                            description="Post-training INT8 quantization, calibrated on real "
                            "images preprocessed as for inference; compares INT8 with FP32 on "
                            "held-out images. The result is cached and also copied to --output.")
     quant.add_argument("--model", "-m", help="model file (default: the built-in ResNet-50)")
-    quant.add_argument("--backend", default="openvino", choices=("openvino", "onnxruntime"))
+    quant.add_argument("--backend", default="openvino",
+                       choices=("openvino", "onnxruntime", "torch"))
     quant.add_argument("--output", "-o", help="copy the INT8 model here (.xml for openvino, "
-                       ".onnx for onnxruntime)")
+                       ".onnx for onnxruntime, .pt for torch)")
     quant.add_argument("--labels-file")
     quant.add_argument("--cache-dir")
     quant.add_argument("--force", action="store_true", help="replace an existing --output")

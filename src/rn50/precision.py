@@ -10,7 +10,7 @@ ENGINE_PRECISIONS = {
     "openvino": ("fp32", "bfloat16", "int8"),  # bf16 by precision hint; int8 from NNCF
     "onnxruntime": ("fp32", "int8"),  # int8: QDQ model from onnxruntime.quantization
     "tensorflow": ("fp32", "bfloat16"),  # bf16: grappler's oneDNN auto-mixed precision
-    "torch": ("fp32", "bfloat16"),  # bf16: weights and input cast, oneDNN BF16 kernels
+    "torch": ("fp32", "bfloat16", "int8"),  # bf16: weights and input cast; int8: FX PTQ, x86
     "null": PRECISIONS,
 }
 # Any one of these CPU flags makes the precision fast (and, for bf16, possible at all).

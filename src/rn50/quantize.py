@@ -3,6 +3,9 @@
 - OpenVINO: NNCF (`nncf.quantize`) on the model read by OpenVINO -> an INT8 IR.
 - ONNX Runtime: `onnxruntime.quantization.quantize_static` -> a QDQ ONNX model
   (activations uint8, weights int8 per channel, as recommended for x86).
+- PyTorch: FX graph-mode post-training quantization with the `x86` qconfig
+  (`torch.ao.quantization`) on the built-in model or a torchvision state_dict
+  -> a traced TorchScript file of quantized ops (uint8 activations, int8 weights).
 
 Calibration images are real images preprocessed exactly as for inference (the
 model's own recipe), or, when none are given, synthetic images — with a loud
@@ -31,8 +34,13 @@ from .config import CalibrationConfig
 from .errors import ConfigError, EngineError, ModelError
 from .models import ModelSpec
 from .models.cache import atomic_write_bytes, sha256_file
-from .models.detect import IR, ONNX
+from .models.detect import IR, ONNX, STATE_DICT, TORCHSCRIPT
 from .models.metadata import describe
+
+# engine: (module that quantizes, extra that installs it, suffix of the INT8 model)
+QUANTIZERS = {"openvino": ("nncf", "int8", ".xml"),
+              "onnxruntime": ("onnxruntime", "onnxruntime", ".onnx"),
+              "torch": ("torch", "torch", ".pt")}
 
 SYNTHETIC_WARNING = ("WARNING: calibrating on synthetic images: the INT8 model's accuracy on "
                      "real images is UNKNOWN (give --calibration-data with real images)")
@@ -127,9 +135,50 @@ def quantize_onnxruntime(path: str, calib: list[np.ndarray], input_name: str, ou
         os.replace(staged, out)
 
 
+def torch_float_module(model: ModelSpec):
+    """The FP32 PyTorch module of the built-in model or a torchvision state_dict."""
+    from .backends.torch import load_state_dict_weights
+    from .models.builtin import onnx_weights
+    from .models.torch_net import ResNet50
+
+    if model.format == STATE_DICT:
+        return ResNet50(load_state_dict_weights(model.path)).eval()
+    if model.source == "builtin":
+        return ResNet50(onnx_weights(model.path)).eval()
+    raise ConfigError(f"--precision int8 on torch quantizes the built-in model or a torchvision "
+                      f"state_dict, not {model.path}; use --backend openvino or onnxruntime")
+
+
+def quantize_torch(module, calib: list[np.ndarray], out: Path) -> None:
+    import torch
+    from torch.ao.quantization import get_default_qconfig_mapping
+    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+
+    torch.backends.quantized.engine = "x86"
+    example = torch.from_numpy(calib[0])
+    prepared = prepare_fx(module, get_default_qconfig_mapping("x86"), (example,))
+    with torch.inference_mode():
+        for x in calib:
+            prepared(torch.from_numpy(x))
+    quantized = convert_fx(prepared)
+    with torch.inference_mode():
+        traced = torch.jit.trace(quantized, example)
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        staged = Path(tmp) / out.name
+        torch.jit.save(traced, str(staged))
+        os.replace(staged, out)
+
+
 def _predict(backend: str, path: str, inputs: list[np.ndarray], int8_hint: bool) -> np.ndarray:
     """Top-1 output index of each input (batch 1), in this process."""
-    if backend == "openvino":
+    if backend == "torch" and int8_hint:
+        import torch
+
+        torch.backends.quantized.engine = "x86"
+        module = torch.jit.load(path, map_location="cpu")
+        with torch.inference_mode():
+            return np.array([int(module(torch.from_numpy(x)).argmax()) for x in inputs])
+    if backend in ("openvino", "torch"):  # torch's FP32 reference: the same model, on OpenVINO
         import openvino as ov
 
         config = {"INFERENCE_PRECISION_HINT": "f32"} if not int8_hint else {}
@@ -165,18 +214,27 @@ def int8_model(model: ModelSpec, backend: str, cal: CalibrationConfig, cache_dir
     """The INT8 version of `model` for `backend`: from the cache, or quantized now."""
     from .models.convert import onnx_for
 
-    if backend not in ("openvino", "onnxruntime"):
+    if backend not in QUANTIZERS:
         raise ConfigError(f"--precision int8: no quantizer for {backend}; use --backend "
-                          "openvino or onnxruntime")
-    quantizer, extra = ("nncf", "int8") if backend == "openvino" else ("onnxruntime",
-                                                                       "onnxruntime")
+                          f"{' or '.join(QUANTIZERS)}")
+    quantizer, extra, suffix = QUANTIZERS[backend]
     if importlib.util.find_spec(quantizer) is None:
         raise ConfigError(f"--precision int8 on {backend} needs {quantizer}: "
                           f"pip install 'rn50[{extra}]'")
+    if model.format == TORCHSCRIPT:
+        if backend == "torch" and is_quantized(model.path):
+            log(f"{model.path} is already quantized (INT8): used as it is")
+            return _as_int8(model, Path(model.path), backend), {"already_quantized": True,
+                                                                "path": model.path}
+        raise ConfigError(f"--precision int8: {model.path} is a TorchScript file; quantize the "
+                          "built-in model or a torchvision state_dict instead")
     source_path = model.path if model.format in (ONNX, IR) else onnx_for(model, log)
     if backend == "onnxruntime" and model.format == IR:
         raise ConfigError(f"--precision int8 on onnxruntime needs an ONNX model, not the "
                           f"OpenVINO IR {model.path}")
+    if backend == "torch" and model.format == IR:
+        raise ConfigError(f"--precision int8 on torch needs the built-in model or a torchvision "
+                          f"state_dict, not the OpenVINO IR {model.path}")
     if is_quantized(source_path):  # a ready INT8 model is used as it is
         log(f"{model.path} is already quantized (INT8): used as it is")
         return _as_int8(model, Path(source_path), backend), {"already_quantized": True,
@@ -184,7 +242,6 @@ def int8_model(model: ModelSpec, backend: str, cal: CalibrationConfig, cache_dir
     versions = _versions(backend)
     digest = model.sha256 or sha256_file(Path(source_path))
     key = hashlib.sha256(json.dumps([digest, backend, versions, cal.identity()]).encode())
-    suffix = ".xml" if backend == "openvino" else ".onnx"
     out = cache_dir / "int8" / f"{Path(source_path).stem}_{backend}_{key.hexdigest()[:16]}{suffix}"
     info_path = out.with_name(out.name + ".int8.json")
     if out.exists() and info_path.exists():
@@ -198,6 +255,8 @@ def int8_model(model: ModelSpec, backend: str, cal: CalibrationConfig, cache_dir
     try:
         if backend == "openvino":
             quantize_openvino(source_path, calib, out)
+        elif backend == "torch":
+            quantize_torch(torch_float_module(model), calib, out)
         else:
             name = _input_of(model, source_path)[0]
             quantize_onnxruntime(source_path, calib, name, out)
@@ -222,10 +281,13 @@ def int8_model(model: ModelSpec, backend: str, cal: CalibrationConfig, cache_dir
 
 
 def is_quantized(path: str) -> bool:
-    """True for an INT8 model: OpenVINO FakeQuantize nodes, or ONNX QuantizeLinear nodes."""
+    """True for an INT8 model: OpenVINO FakeQuantize nodes, ONNX QuantizeLinear nodes, or
+    quantized ops in a TorchScript file."""
     if path.endswith(".xml"):
         with open(path, encoding="utf-8", errors="replace") as f:
             return 'type="FakeQuantize"' in f.read()
+    if path.endswith((".pt", ".pth", ".ts")):
+        return quantized_convolutions_in(path) > 0
     import onnx
 
     graph = onnx.load(path, load_external_data=False).graph
@@ -257,9 +319,22 @@ def _enforce(guard: dict, max_drop: float | None, path: Path) -> None:
                          f"more than --max-accuracy-drop {max_drop:g}: refused")
 
 
+def quantized_convolutions_in(path: str) -> int:
+    """How many quantized convolutions a TorchScript file's graph holds."""
+    import torch
+
+    try:
+        module = torch.jit.load(path, map_location="cpu")
+    except Exception:  # not TorchScript (a state_dict): not a quantized model
+        return 0
+    return sum(1 for node in module.inlined_graph.nodes()
+               if node.kind().startswith("quantized::conv"))
+
+
 def _as_int8(model: ModelSpec, path: Path, backend: str) -> ModelSpec:
-    return replace(model, path=str(path), format=IR if backend == "openvino" else ONNX,
-                   name=f"{model.name} INT8", sha256=None)
+    formats = {"openvino": IR, "onnxruntime": ONNX, "torch": TORCHSCRIPT}
+    return replace(model, path=str(path), format=formats[backend], name=f"{model.name} INT8",
+                   sha256=None)
 
 
 def _versions(backend: str) -> dict[str, str]:
@@ -267,6 +342,8 @@ def _versions(backend: str) -> dict[str, str]:
 
     if backend == "openvino":
         return {"openvino": version("openvino"), "nncf": version("nncf")}
+    if backend == "torch":
+        return {"torch": version("torch"), "quantizer": "torch.ao FX, x86 qconfig"}
     return {"onnxruntime": version("onnxruntime")}
 
 

@@ -111,7 +111,8 @@ def test_a_cached_model_is_refused_when_its_recorded_drop_exceeds_the_limit(run_
 
 
 @needs_vnni
-@pytest.mark.parametrize("backend, executed", [("openvino", "i8"), ("onnxruntime", "u8")])
+@pytest.mark.parametrize("backend, executed", [("openvino", "i8"), ("onnxruntime", "u8"),
+                                               ("torch", "i8")])
 def test_int8_runs_on_each_engine_that_can(run_cli, tmp_path, backend, executed):
     pytest.importorskip(backend)
     proc = run_cli("-m", "rn50", "bench", "--precision", "int8", "--backend", backend, *SMALL,
@@ -171,12 +172,12 @@ def test_bfloat16_engines_agree_within_bf16_rounding(run_cli, tmp_path):
 
 
 def test_precision_an_engine_cannot_run_is_one_line(run_cli, tmp_path):
-    proc = run_cli("-m", "rn50", "bench", "--precision", "int8", "--backend", "torch",
+    proc = run_cli("-m", "rn50", "bench", "--precision", "int8", "--backend", "tensorflow",
                    "--output-dir", str(tmp_path / "o"))
     assert proc.returncode == 2
     (line,) = proc.stderr.strip().splitlines()
-    assert "the torch backend runs fp32, bfloat16 only; use --backend openvino or onnxruntime" \
-        in line
+    assert "the tensorflow backend runs fp32, bfloat16 only; use --backend openvino or " \
+        "onnxruntime or torch" in line
     assert not (tmp_path / "o").exists()
 
 
@@ -191,3 +192,26 @@ def test_a_ready_int8_model_is_used_as_it_is(run_cli, tmp_path):
     assert "Quantizing" not in proc.stdout
     record = json.loads(next((tmp_path / "o").glob("*int8*.json")).read_text())
     assert record["model"]["path"] == str(out.resolve())
+
+
+@needs_vnni
+def test_torch_int8_file_is_written_reused_and_checked(run_cli, tmp_path):
+    pytest.importorskip("torch")
+    out = tmp_path / "resnet50_int8.pt"
+    made = run_cli("-m", "rn50", "quantize", "--backend", "torch", *SMALL, "-o", str(out))
+    assert made.returncode == 0, made.stderr
+    info = json.loads(out.with_suffix(".int8.json").read_text())
+    assert info["backend"] == "torch" and info["guard"]["images"] == 4
+    ready = run_cli("-m", "rn50", "bench", "--backend", "torch", "--model", str(out),
+                    "--precision", "int8", "--warmup-steps", "1", "--steps", "2",
+                    "--output-dir", str(tmp_path / "o"))
+    assert ready.returncode == 0, ready.stderr
+    assert "is already quantized (INT8): used as it is" in ready.stdout
+    record = json.loads(next((tmp_path / "o").glob("*int8*.json")).read_text())
+    assert record["engine"]["execution_precision"] == "i8,u8"
+    assert record["engine"]["convolution_precisions"] == {"i8,u8": 53}
+    # the INT8 file asked to run as FP32: refused, not silently run at another precision
+    wrong = run_cli("-m", "rn50", "bench", "--backend", "torch", "--model", str(out),
+                    "--steps", "1", "--output-dir", str(tmp_path / "f"))
+    assert wrong.returncode != 0
+    assert "is an INT8 model (53 quantized convolutions)" in wrong.stderr

@@ -20,6 +20,7 @@ THIS_CPU = cpu("avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
 @pytest.mark.parametrize("precision, backend", [
     ("fp32", "openvino"), ("fp32", "torch"), ("bfloat16", "openvino"), ("int8", "openvino"),
     ("int8", "onnxruntime"), ("int8", "null"), ("bfloat16", "torch"), ("bfloat16", "tensorflow"),
+    ("int8", "torch"),
 ])
 def test_supported_combinations(precision, backend):
     check_precision(precision, backend, THIS_CPU)
@@ -27,9 +28,7 @@ def test_supported_combinations(precision, backend):
 
 @pytest.mark.parametrize("precision, backend, message", [
     ("int8", "tensorflow", "the tensorflow backend runs fp32, bfloat16 only; use --backend "
-                           "openvino or onnxruntime"),
-    ("int8", "torch", "the torch backend runs fp32, bfloat16 only; use --backend openvino or "
-                      "onnxruntime"),
+                           "openvino or onnxruntime or torch"),
     ("bfloat16", "onnxruntime", "runs fp32, int8 only; use --backend openvino or tensorflow or "
                                 "torch"),
     ("int4", "openvino", "unknown"),

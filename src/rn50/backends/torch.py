@@ -9,6 +9,11 @@ BF16 (`--precision bfloat16`): the module's weights and its input are cast to
 bfloat16 before freezing, so every convolution runs oneDNN's BF16 kernels
 (avx512_bf16 / AMX); logits come back as float32. The run reports the dtype of
 the convolution weights in the frozen graph it executes.
+
+INT8 (`--precision int8`): a TorchScript file of quantized ops (what
+`rn50 quantize --backend torch` writes: FX post-training quantization, x86
+qconfig) runs on PyTorch's x86 quantized engine; the run counts the quantized
+convolutions in the frozen graph.
 """
 
 from __future__ import annotations
@@ -115,9 +120,13 @@ class TorchBackend:
 
     def load(self, model: ModelSpec, settings: Settings, precision: str) -> TorchSession:
         torch = self._torch
-        if precision not in ("fp32", "bfloat16"):
-            raise EngineError(f"--precision {precision}: the torch backend runs fp32 and bfloat16")
+        if precision not in ("fp32", "bfloat16", "int8"):
+            raise EngineError(f"--precision {precision}: the torch backend runs fp32, bfloat16 "
+                              "and int8")
         dtype = torch.bfloat16 if precision == "bfloat16" else torch.float32
+        int8 = precision == "int8"
+        if int8:
+            torch.backends.quantized.engine = "x86"
         torch.set_num_threads(int(settings.intra_threads.value))
         try:
             torch.set_num_interop_threads(int(settings.inter_threads.value))
@@ -141,15 +150,25 @@ class TorchBackend:
             raise ModelError(f"model file {model.path} ({model.format}): the torch backend runs "
                              "TorchScript files and torchvision ResNet-50 state_dicts")
         read_s = time.perf_counter() - start
+        quantized = sum(1 for node in module.inlined_graph.nodes()
+                        if node.kind().startswith("quantized::conv")) \
+            if isinstance(module, torch.jit.ScriptModule) else 0
+        if int8 != bool(quantized):
+            raise EngineError(f"--precision {precision}: {model.path} is "
+                              f"{'an INT8' if quantized else 'not an INT8'} model "
+                              f"({quantized} quantized convolutions)")
         batch = int(settings.batch_size.value)
         example = torch.zeros(batch, 3, 224, 224, dtype=dtype).contiguous(
             memory_format=torch.channels_last)
         start = time.perf_counter()
-        module = module.eval().to(dtype=dtype, memory_format=torch.channels_last)
+        module = module.eval() if int8 else module.eval().to(dtype=dtype,
+                                                             memory_format=torch.channels_last)
         with torch.inference_mode():
             scripted = module if isinstance(module, torch.jit.ScriptModule) \
                 else torch.jit.trace(module, example)
-            frozen = torch.jit.optimize_for_inference(torch.jit.freeze(scripted.eval()))
+            frozen = torch.jit.freeze(scripted.eval())
+            if not int8:  # oneDNN float rewrites; quantized ops stay as they are
+                frozen = torch.jit.optimize_for_inference(frozen)
             try:
                 probe = frozen(example)
             except Exception as exc:
@@ -161,11 +180,19 @@ class TorchBackend:
                    "memory_format": "channels_last", "graph": "torch.jit.freeze + "
                    "optimize_for_inference", "mkldnn": str(torch.backends.mkldnn.is_available()),
                    "dtype": str(dtype).removeprefix("torch.")}
-        dtypes = convolution_dtypes(frozen)
-        executed = {"execution_precision": ",".join(sorted(dtypes)) or "unknown",
-                    "execution_precision_source": "dtype of the convolution weights in the frozen "
-                    f"graph that runs (convolutions: {dict(dtypes)})",
-                    "convolution_precisions": dict(dtypes)}
+        if int8:
+            applied.update(graph="torch.jit.freeze (quantized ops)",
+                           quantized_engine=torch.backends.quantized.engine, dtype="quint8/qint8")
+            executed = {"execution_precision": "i8,u8",
+                        "execution_precision_source": f"{quantized} quantized convolutions "
+                        "(int8 weights, uint8 activations) in the graph that runs",
+                        "convolution_precisions": {"i8,u8": quantized}}
+        else:
+            dtypes = convolution_dtypes(frozen)
+            executed = {"execution_precision": ",".join(sorted(dtypes)) or "unknown",
+                        "execution_precision_source": "dtype of the convolution weights in the "
+                        f"frozen graph that runs (convolutions: {dict(dtypes)})",
+                        "convolution_precisions": dict(dtypes)}
         return TorchSession(frozen, InputSpec("input", (batch, 3, 224, 224), "NCHW"),
                             {"read_s": read_s, "compile_s": compile_s}, applied,
                             int(probe.shape[-1]) if probe.dim() == 2 else None, dtype, executed)
