@@ -323,12 +323,13 @@ def quantized_convolutions_in(path: str) -> int:
     """How many quantized convolutions a TorchScript file's graph holds."""
     import torch
 
+    from .backends.torch import quantized_convolutions
+
     try:
         module = torch.jit.load(path, map_location="cpu")
     except Exception:  # not TorchScript (a state_dict): not a quantized model
         return 0
-    return sum(1 for node in module.inlined_graph.nodes()
-               if node.kind().startswith("quantized::conv"))
+    return quantized_convolutions(module)
 
 
 def _as_int8(model: ModelSpec, path: Path, backend: str) -> ModelSpec:

@@ -69,6 +69,12 @@ def _weight_dtype(convolution) -> str | None:
     return str(value.dtype) if hasattr(value, "dtype") else None
 
 
+def quantized_convolutions(module) -> int:
+    """How many quantized convolutions a TorchScript module's graph holds (0: a float model)."""
+    return sum(1 for node in module.inlined_graph.nodes()
+               if node.kind().startswith("quantized::conv"))
+
+
 def convolution_dtypes(module) -> Counter:
     """Dtypes of the convolution weights in a frozen TorchScript graph."""
     dtypes = Counter()
@@ -150,9 +156,8 @@ class TorchBackend:
             raise ModelError(f"model file {model.path} ({model.format}): the torch backend runs "
                              "TorchScript files and torchvision ResNet-50 state_dicts")
         read_s = time.perf_counter() - start
-        quantized = sum(1 for node in module.inlined_graph.nodes()
-                        if node.kind().startswith("quantized::conv")) \
-            if isinstance(module, torch.jit.ScriptModule) else 0
+        quantized = quantized_convolutions(module) if isinstance(module, torch.jit.ScriptModule) \
+            else 0
         if int8 != bool(quantized):
             raise EngineError(f"--precision {precision}: {model.path} is "
                               f"{'an INT8' if quantized else 'not an INT8'} model "
