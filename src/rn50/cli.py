@@ -26,6 +26,7 @@ from .models.detect import STATE_DICT, detect_format
 from .models.resolve import file_model
 from .instances import SMT_CHOICES
 from .platform import detect_platform
+from .quantize import QUANTIZERS
 from .report.console import comparison_table, instance_plan_lines, platform_lines, settings_table
 from .report.files import write_json
 from .settings import BINDINGS, UserFlags, plan_processes
@@ -253,10 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "images preprocessed as for inference; compares INT8 with FP32 on "
                            "held-out images. The result is cached and also copied to --output.")
     quant.add_argument("--model", "-m", help="model file (default: the built-in ResNet-50)")
-    quant.add_argument("--backend", default="openvino",
-                       choices=("openvino", "onnxruntime", "torch"))
-    quant.add_argument("--output", "-o", help="copy the INT8 model here (.xml for openvino, "
-                       ".onnx for onnxruntime, .pt for torch)")
+    quant.add_argument("--backend", default="openvino", choices=tuple(QUANTIZERS))
+    quant.add_argument("--output", "-o", help="copy the INT8 model here (" + ", ".join(
+                       f"{suffix} for {name}" for name, (_, _, suffix) in QUANTIZERS.items()) + ")")
     quant.add_argument("--labels-file")
     quant.add_argument("--cache-dir")
     quant.add_argument("--force", action="store_true", help="replace an existing --output")
