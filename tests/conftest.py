@@ -27,10 +27,11 @@ def model_cache(tmp_path_factory) -> Path:
 def run_cli(model_cache, tmp_path):
     """Run a command line in a real subprocess, with the shared model cache."""
 
-    def run(*argv: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    def run(*argv: str, env: dict | None = None, timeout: float = 300,
+            umask: int | None = None) -> subprocess.CompletedProcess:
         full_env = dict(os.environ, RN50_CACHE_DIR=str(model_cache))
         full_env.update(env or {})
         return subprocess.run([sys.executable, *argv], cwd=tmp_path, env=full_env,
-                              capture_output=True, text=True, timeout=timeout)
+                              capture_output=True, text=True, timeout=timeout, umask=umask or -1)
 
     return run

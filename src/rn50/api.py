@@ -23,6 +23,7 @@ from .config import ModelConfig, RunConfig
 from .data.sources import open_source
 from .errors import ConfigError, DataError, Rn50Error, WorkerError
 from .launch.launcher import LaunchPlan, Outcome, plan_launch, run_child, run_workers
+from .measure.progress import count_line
 from .models import ModelSpec
 from .models.resolve import builtin_model, file_model
 from .parity import PARITY_TOLERANCE
@@ -31,8 +32,8 @@ from .precision import ENGINE_PRECISIONS, check_precision
 from .quantize import int8_model
 from .platform import Platform, detect_platform, format_cpulist
 from .report import console as text
-from .report.files import (SCHEMA_VERSION, Console, allocate_run_paths, check_writable_file,
-                           write_json)
+from .report.files import (SCENARIO_PREFIXES, SCHEMA_VERSION, Console, allocate_run_paths,
+                           check_writable_file, write_json)
 from .scenarios.benchmark import BenchmarkPlan, merge_instances
 from .settings import ProcessPlan, Settings, UserFlags, plan_processes
 from .settings import recommend as _recommend
@@ -116,7 +117,8 @@ def benchmark(config: RunConfig, environ: Mapping[str, str] | None = None,
                             "(TFRecords with image/class/label, class folders, or val_map.txt)")
     json_copy = check_writable_file(config.json_path, "--json") if config.json_path else None
     started = datetime.now()
-    paths = allocate_run_paths(config.output_dir, config.precision, started)
+    paths = allocate_run_paths(config.output_dir, config.precision, started,
+                               SCENARIO_PREFIXES[config.scenario])
     out = Console(paths.log, stream)
     record: dict = {
         "schema_version": SCHEMA_VERSION, "status": "running",
@@ -179,6 +181,8 @@ def benchmark(config: RunConfig, environ: Mapping[str, str] | None = None,
             out.line(f"Ran inference with batch size {settings.batch_size.value}")
         out.line(f"Log location: {paths.log}")
         out.line(f"Results JSON: {paths.json}")
+        if json_copy:
+            out.line(f"JSON copy (--json): {json_copy}")
         if interrupted:
             raise KeyboardInterrupt
         failed = [o for o in outcomes if o.error is not None]
@@ -295,6 +299,11 @@ def _run(out: Console, launches: list[LaunchPlan], processes: ProcessPlan, model
         elif kind == "accuracy":
             out.line(f"Processed {message['images']} images. (Top1 accuracy, Top5 accuracy) = "
                      f"({message['top1']:.4f}, {message['top5']:.4f})")
+            out.line("  " + count_line("progress", message["images"], message["total"],
+                                       message["elapsed_s"]))
+        elif kind == "count":
+            out.line(count_line(message["what"], message["done"], message["total"],
+                                message["elapsed_s"]))
         elif kind in ("predictions", "skipped") and on_rows:
             on_rows(message)
         elif kind == "traceback" and config.verbose:

@@ -35,6 +35,7 @@ from .errors import ConfigError, EngineError, ModelError
 from .models import ModelSpec
 from .models.cache import atomic_write_bytes, sha256_file
 from .models.detect import IR, ONNX, STATE_DICT, TORCHSCRIPT
+from .measure.progress import heartbeat
 from .models.metadata import describe
 
 # engine: (module that quantizes, extra that installs it, suffix of the INT8 model)
@@ -93,7 +94,8 @@ def calibration_images(model: ModelSpec, path: str, cal: CalibrationConfig,
             images += [(batch.array[i:i + 1], u.label) for i, u in enumerate(batch.units)]
     if len(images) <= cal.holdout:
         raise ConfigError(f"--calibration-data: {len(images)} usable images; need more than the "
-                          f"{cal.holdout} held out for the accuracy check")
+                          f"{cal.holdout} held out for the accuracy check (--holdout "
+                          f"{cal.holdout}: lower it, or give more images)")
     calib = [x for x, _ in images[:len(images) - cal.holdout]][:cal.size]
     held = images[len(calib):]
     log(f"Calibrating on {len(calib)} real image(s) from {source.description}; "
@@ -253,20 +255,22 @@ def int8_model(model: ModelSpec, backend: str, cal: CalibrationConfig, cache_dir
     log(f"Quantizing {model.name} to INT8 for {backend} ...")
     calib, held, calibration = calibration_images(model, source_path, cal, log)
     try:
-        if backend == "openvino":
-            quantize_openvino(source_path, calib, out)
-        elif backend == "torch":
-            quantize_torch(torch_float_module(model), calib, out)
-        else:
-            name = _input_of(model, source_path)[0]
-            quantize_onnxruntime(source_path, calib, name, out)
+        with heartbeat(log, f"Quantizing ({len(calib)} calibration images)"):
+            if backend == "openvino":
+                quantize_openvino(source_path, calib, out)
+            elif backend == "torch":
+                quantize_torch(torch_float_module(model), calib, out)
+            else:
+                name = _input_of(model, source_path)[0]
+                quantize_onnxruntime(source_path, calib, name, out)
     except (ConfigError, ModelError):
         raise
     except Exception as exc:  # the quantizer's own failure
         raise EngineError(f"INT8 quantization failed: {type(exc).__name__}: "
                           f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
-    guard = accuracy_guard(backend, source_path, str(out), held,
-                           calibration["metadata"]["class_offset"])
+    with heartbeat(log, f"Comparing INT8 with FP32 on {len(held)} held-out images"):
+        guard = accuracy_guard(backend, source_path, str(out), held,
+                               calibration["metadata"]["class_offset"])
     from datetime import datetime
 
     info = {"model": model.path, "model_sha256": digest, "backend": backend,

@@ -49,6 +49,24 @@ def test_bench_batch1_prints_seed_lines_and_saves_log_and_json(run_cli, tmp_path
     assert record["engine"]["applied"]["INFERENCE_PRECISION_HINT"] == "f32"
     assert record["model"]["random_weights"] is True
     assert json.loads((tmp_path / "copy.json").read_text())["summary"] == record["summary"]
+    assert f"JSON copy (--json): {tmp_path / 'copy.json'}" in proc.stdout
+
+
+def test_every_output_file_follows_the_umask(run_cli, tmp_path):
+    # results, --json copies, the log and the model cache as `open()` would make them
+    # (they were 0600 while logs were 0644); the shared cache is left alone: a new one
+    import os
+    import stat
+
+    cache = tmp_path / "cache"
+    proc = run_cli("-m", "rn50", "bench", *QUICK, "--output-dir", str(tmp_path / "o"),
+                   "--json", str(tmp_path / "copy.json"), "--cache-dir", str(cache),
+                   umask=0o027)
+    assert proc.returncode == 0, proc.stderr
+    files = [*(tmp_path / "o").iterdir(), tmp_path / "copy.json", *cache.glob("*.onnx*")]
+    assert len(files) >= 5
+    modes = {f.name: oct(stat.S_IMODE(os.stat(f).st_mode)) for f in files}
+    assert set(modes.values()) == {oct(0o640)}, modes
 
 
 def test_child_really_runs_with_the_planned_affinity_and_threads(run_cli, tmp_path):
@@ -163,3 +181,27 @@ def test_launch_benchmark_framework_onnxruntime(run_cli, tmp_path):
     assert proc.returncode == 0, proc.stderr
     record, _ = outputs(out)
     assert record["engine"]["name"] == "onnxruntime" and record["summary"]["images"] == 4
+
+
+def test_launch_benchmark_without_rn50_installed_says_so_in_one_line(tmp_path):
+    # `python launch_benchmark.py` from an interpreter that lacks rn50's dependencies (-S:
+    # no site-packages) used to end in a double traceback (No module named 'google')
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-S", str(REPO / "launch_benchmark.py"),
+                           "--model-name", "resnet50"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 1
+    (line,) = proc.stderr.strip().splitlines()
+    assert "rn50 is not installed for" in line and "Traceback" not in proc.stderr
+    assert ".venv/bin/activate" in line
+
+
+def test_readme_setup_activates_the_venv_so_bare_commands_work():
+    # every later README command is written as `rn50 ...` / `python launch_benchmark.py`:
+    # the set-up line must leave the venv active in the user's shell
+    readme = (REPO / "README.md").read_text()
+    setup = readme.split("```bash\n", 1)[1].split("\n```", 1)[0]
+    assert setup.startswith("python3 -m venv .venv && . .venv/bin/activate && pip install .")
+    assert setup.endswith("rn50 bench")

@@ -111,9 +111,8 @@ def test_a_cached_model_is_refused_when_its_recorded_drop_exceeds_the_limit(run_
 
 
 @needs_vnni
-@pytest.mark.parametrize("backend, executed", [("openvino", "i8"), ("onnxruntime", "u8"),
-                                               ("torch", "i8")])
-def test_int8_runs_on_each_engine_that_can(run_cli, tmp_path, backend, executed):
+@pytest.mark.parametrize("backend", ["openvino", "onnxruntime", "torch"])
+def test_int8_runs_on_each_engine_that_can(run_cli, tmp_path, backend):
     pytest.importorskip(backend)
     proc = run_cli("-m", "rn50", "bench", "--precision", "int8", "--backend", backend, *SMALL,
                    "--warmup-steps", "1", "--steps", "3", "--output-dir", str(tmp_path / "o"))
@@ -122,7 +121,10 @@ def test_int8_runs_on_each_engine_that_can(run_cli, tmp_path, backend, executed)
            "UNKNOWN" in proc.stdout
     (path,) = (tmp_path / "o").glob("benchmark_resnet50_inference_int8_*.json")
     record = json.loads(path.read_text())
-    assert executed in record["engine"]["execution_precision"]
+    # i8 or u8 (or both): which one an engine picks depends on the CPU (OpenVINO runs u8
+    # activations on AMD Zen 4, i8 on Intel), never f32 or bf16 alone
+    executed = set(record["engine"]["execution_precision"].split(","))
+    assert executed & {"i8", "u8"} and executed <= {"i8", "u8", "f32", "bf16"}, executed
     assert record["int8"]["guard"]["images"] == 4
     assert not any("executed" in w for w in record["warnings"])
     assert record["precision"] == "int8"

@@ -64,9 +64,12 @@ def test_accuracy_on_a_set_whose_answers_are_known_by_construction(run_cli, tmp_
     proc = run_cli("-m", "rn50", "accuracy", "--data-location", str(labelled), "--batch-size",
                    "4", "--data-workers", "2", "--output-dir", str(tmp_path / "logs"))
     assert proc.returncode == 0, proc.stderr
-    assert "Processed 4 images. (Top1 accuracy, Top5 accuracy) = " in proc.stdout
     assert "Processed 6 images. (Top1 accuracy, Top5 accuracy) = (0.3333, 0.6667)" in proc.stdout
-    record = json.loads(sorted((tmp_path / "logs").glob("*.json"))[-1].read_text())
+    assert "progress: 6/6 images (100%)" in proc.stdout  # done/total, rate and ETA
+    # named by scenario: the classify run above wrote classify_..., this one accuracy_...
+    (path,) = (tmp_path / "logs").glob("accuracy_resnet50_inference_fp32_*.json")
+    assert len(list((tmp_path / "logs").glob("classify_resnet50_inference_fp32_*.json"))) == 1
+    record = json.loads(path.read_text())
     assert record["accuracy"]["top1_correct"] == 2 and record["accuracy"]["top5_correct"] == 4
     assert record["data"]["preprocessing"]["name"] == "torchvision"
 

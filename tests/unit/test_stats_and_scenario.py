@@ -112,6 +112,48 @@ def test_progress_every_ten_steps_reports_window_rate():
     progress = [m for m in messages if m["type"] == "progress"]
     assert [m["steps"] for m in progress] == [10, 20]
     assert all(m["images_per_sec"] == pytest.approx(40.0) for m in progress)
+    assert [m["total_steps"] for m in progress] == [25, 25]
+    assert [m["eta_s"] for m in progress] == [pytest.approx(0.75), pytest.approx(0.25)]
+
+
+def test_slow_steps_report_at_least_every_five_seconds_with_total_and_eta():
+    # the seed's throughput run: 6 steps of batch 128 at 4 s each, nothing at 10 steps
+    clock = FakeClock()
+    session = ClockedSession(clock, [4.0] * 6, batch=128)
+    messages = []
+    run_benchmark(session, np.zeros((128, 3, 224, 224), np.float32),
+                  BenchmarkPlan(warmup_steps=1, steps=5), clock=clock, emit=messages.append)
+    progress = [m for m in messages if m["type"] == "progress" and m["phase"] == "benchmark"]
+    assert [m["steps"] for m in progress] == [1, 2, 3, 4, 5]  # every 4 s, never 8 s silent
+    assert [m["total_steps"] for m in progress] == [5] * 5
+    assert [m["eta_s"] for m in progress] == [pytest.approx(4.0 * n) for n in (4, 3, 2, 1, 0)]
+    assert progress[0]["images_per_sec"] == pytest.approx(32.0)
+
+
+@pytest.mark.parametrize("plan, count, elapsed, step, total", [
+    (BenchmarkPlan(steps=50), 10, 1.0, 0.1, 50),
+    (BenchmarkPlan(), 10, 3.0, 0.3, 50),            # automatic: 50 steps come before 30 s
+    (BenchmarkPlan(), 10, 20.0, 2.0, 15),           # automatic: 30 s come first
+    (BenchmarkPlan(), 1, 10.0, 10.0, 5),            # ... but at least 5 steps
+    (BenchmarkPlan(duration=10.0), 2, 2.0, 1.0, 10),
+])
+def test_expected_total_follows_the_plans_stop_rule(plan, count, elapsed, step, total):
+    from rn50.measure.progress import expected_total
+
+    got, left = expected_total(plan.measure_done, count, elapsed, step)
+    assert got == total
+    assert left == pytest.approx((total - count) * step)
+
+
+@pytest.mark.parametrize("done, total, elapsed, expected", [
+    (30, 120, 10.0, "x: 30/120 images (25%), 3.0 images/s, ETA 30 s"),
+    (30, None, 10.0, "x: 30 images, 3.0 images/s"),
+    (1, 1000, 10.0, "x: 1/1000 images (0%), 0.1 images/s, ETA 2 h 46 min"),
+])
+def test_count_line(done, total, elapsed, expected):
+    from rn50.measure.progress import count_line
+
+    assert count_line("x", done, total, elapsed) == expected
 
 
 @pytest.mark.parametrize("plan,count,elapsed,done", [
@@ -169,3 +211,25 @@ def test_auto_warmup_runs_at_least_one_step():
     assert plan.warmup_done(1, 5.0)
     assert plan.warmup_done(10, 0.1)
     assert BenchmarkPlan(warmup_steps=0).warmup_done(0, 0.0)
+
+
+def test_real_data_stability_is_judged_on_the_end_to_end_steps_printed():
+    # end-to-end steps swing 50-150 ms (what the user sees), compute-only is steady: the
+    # warning must come from the end-to-end samples, and the first inference is reported
+    from rn50.data.pipeline import Batch
+    from rn50.data.sources import Unit
+    from rn50.scenarios.real_data import run_data_benchmark
+
+    clock = FakeClock()
+    swinging = [0.05, 0.15] * 5
+    session = ClockedSession(clock, [0.7] + swinging + [0.1] * 11, batch=2)
+    array = np.zeros((2, 3, 224, 224), np.float32)
+    batches = iter([Batch([Unit(str(i), str(i), 1), Unit(f"{i}b", str(i), 1)], array)
+                    for i in range(11)])
+    messages = []
+    result = run_data_benchmark(session, batches, 2, BenchmarkPlan(warmup_steps=1, steps=10),
+                                messages.append, lambda: False, clock=clock)
+    assert any(w.startswith("unstable: end-to-end step latency") for w in result["warnings"])
+    assert not any(w.startswith("compute-only: unstable") for w in result["warnings"])
+    assert result["first_inference_ms"] == pytest.approx(700.0)
+    assert {"type": "first_inference", "ms": pytest.approx(700.0)} in messages

@@ -31,6 +31,7 @@ from typing import Callable
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import ConfigError, DataError
+from ..measure.progress import count_line
 from .example import ExampleCodec
 from .preprocess import MAX_PIXELS
 from .tfrecord import write_records
@@ -119,7 +120,7 @@ class _Progress:
         self.name, self.total, self.log = name, total, log
         self.done = 0
         self.lock = threading.Lock()
-        self.last = time.monotonic()
+        self.begin = self.last = time.monotonic()
 
     def step(self) -> None:
         with self.lock:
@@ -127,8 +128,7 @@ class _Progress:
             now = time.monotonic()
             if self.done == self.total or now - self.last >= 2.0:
                 self.last = now
-                self.log(f"{self.name}: {self.done}/{self.total} images "
-                         f"({100 * self.done / max(1, self.total):.0f}%)")
+                self.log(count_line(self.name, self.done, max(1, self.total), now - self.begin))
 
 
 def build_split(name: str, entries: list[ImageEntry], shards: int, threads: int,

@@ -27,7 +27,7 @@ from typing import Iterator, Sequence, Union
 from ..errors import ConfigError, DataError
 from .example import ExampleCodec
 from .labels import imagenet_synsets
-from .tfrecord import GZIP_MAGIC, BadRecord, iter_records, masked_crc
+from .tfrecord import GZIP_MAGIC, BadRecord, count_records, iter_records, masked_crc
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm"}
 
@@ -59,6 +59,13 @@ class DataSource:
     tfrecords: list[Path] = field(default_factory=list)
     entries: list[tuple[Path, int | None]] = field(default_factory=list)
     label_note: str = ""
+
+    def count(self, skip_keys: frozenset[str] = frozenset()) -> int | None:
+        """How many images a run will see (None when a TFRecord file cannot tell cheaply)."""
+        if self.kind == "tfrecord":
+            counts = [count_records(path) for path in self.tfrecords]
+            return None if None in counts else sum(counts)
+        return sum(1 for path, _ in self.entries if str(path.resolve()) not in skip_keys)
 
     def units(self) -> Iterator[Union[Unit, Skipped]]:
         if self.kind != "tfrecord":

@@ -61,6 +61,28 @@ def _open(path: Path) -> BinaryIO:
     return gzip.open(path, "rb") if magic == GZIP_MAGIC else open(path, "rb")
 
 
+def count_records(path: Union[str, os.PathLike]) -> int | None:
+    """Records in a plain TFRecord file, by hopping from header to header (no data read);
+    None for a GZIP file or one whose headers do not chain up to its end."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            if f.read(2) == GZIP_MAGIC:
+                return None
+            count = offset = 0
+            while offset < size:
+                f.seek(offset)
+                header = f.read(8)
+                if len(header) < 8:
+                    return None
+                offset += 16 + struct.unpack("<Q", header)[0]
+                count += 1
+    except OSError:
+        return None
+    return count if offset == size else None
+
+
 def iter_records(path: Union[str, os.PathLike], verify: bool = True
                  ) -> Iterator[Union[Record, BadRecord]]:
     """Records of one TFRecord file (plain or GZIP), in order; see the module notes."""

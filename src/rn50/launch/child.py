@@ -74,13 +74,16 @@ def _run_on_data(job: dict, session, spec, metadata: dict, emit, stop: threading
                         max_images=data.get("max_images"), repeat=scenario == "benchmark",
                         skip_keys=frozenset(data.get("skip_keys", ())))
     offset = metadata["class_offset"]
+    total = source.count(pipeline.skip_keys)
+    if data.get("max_images"):
+        total = min(total, data["max_images"]) if total is not None else data["max_images"]
     with pipeline:
         batches = pipeline.batches()
         if scenario == "accuracy":
-            result = run_accuracy(session, batches, batch_size, offset, emit, stop.is_set)
+            result = run_accuracy(session, batches, batch_size, offset, emit, stop.is_set, total)
         elif scenario == "classify":
             result = run_classify(session, batches, batch_size, offset, data["top_k"], emit,
-                                  stop.is_set)
+                                  stop.is_set, total)
         else:
             try:
                 result = run_data_benchmark(session, batches, batch_size,

@@ -28,10 +28,26 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def umask_mode(mode: int = 0o666) -> int:
+    """`mode` less the process umask: what `open()` would give a new file."""
+    try:  # Linux says it without changing it (os.umask would, for every thread)
+        with open("/proc/self/status") as f:
+            mask = next(int(line.split()[1], 8) for line in f if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mode & ~mask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, then rename over `path`."""
+    """Write to a temporary file in the same folder, then rename over `path`.
+
+    The file gets the mode a plain `open()` would (0666 less the umask), not
+    mkstemp's private 0600.
+    """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, umask_mode())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -74,7 +74,7 @@ class ClassifyWriter:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._cut_partial_line()
             fresh = not self.path.exists() or self.path.stat().st_size == 0
-            self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
         except OSError as exc:
             raise OutputError(f"--output {path}: cannot write it ({exc.strerror or exc})") from None
         if fresh and self.fmt == "csv":

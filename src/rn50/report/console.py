@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 
 from ..launch.launcher import LaunchPlan
+from ..measure.progress import format_eta
 from ..platform import Platform, format_cpulist
 from ..settings import Choice, ProcessPlan, Settings
 
@@ -54,7 +55,12 @@ def platform_lines(platform: Platform) -> list[str]:
 
 
 def progress_line(message: dict) -> str:
-    return f"steps = {message['steps']}, {message['images_per_sec']:.3f} images/sec"
+    """The seed's `steps = N, R images/sec`, then steps done/expected and the ETA."""
+    line = f"steps = {message['steps']}, {message['images_per_sec']:.3f} images/sec"
+    if message.get("total_steps"):
+        line += (f" ({message['steps']}/{message['total_steps']} steps, "
+                 f"ETA {format_eta(message['eta_s'])})")
+    return line
 
 
 def summary_lines(record: dict) -> list[str]:

@@ -22,8 +22,13 @@ class RunPaths:
     json: Path
 
 
+SCENARIO_PREFIXES = {"benchmark": "benchmark_resnet50_inference",
+                     "accuracy": "accuracy_resnet50_inference",
+                     "classify": "classify_resnet50_inference"}
+
+
 def allocate_run_paths(output_dir: str | os.PathLike, precision: str, now: datetime,
-                       prefix: str = "benchmark_resnet50_inference") -> RunPaths:
+                       prefix: str = SCENARIO_PREFIXES["benchmark"]) -> RunPaths:
     """Create the run's log file exclusively; a clash gets a _2, _3... suffix.
 
     Raises OutputError (one line) when the folder cannot be created or written.
@@ -40,7 +45,7 @@ def allocate_run_paths(output_dir: str | os.PathLike, precision: str, now: datet
         if result.exists():
             continue
         try:
-            fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
             continue
         except OSError as exc:

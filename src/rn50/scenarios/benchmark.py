@@ -15,9 +15,9 @@ from typing import Callable
 import numpy as np
 
 from ..backends import Session
+from ..measure.progress import Ticker, expected_total
 from ..measure.stats import stability_warnings, summarize
 
-PROGRESS_EVERY = 10
 AUTO_WARMUP = (10, 5.0)  # steps, seconds: stop at whichever comes first (at least 1 step)
 AUTO_MEASURE = (50, 30.0, 5)  # steps, seconds, minimum steps
 
@@ -78,11 +78,10 @@ def _run_phase(session: Session, batch: np.ndarray, done: Callable[[int, float],
 
     Returns per-step latencies (s), and the clock at the start and at the last completion.
     """
-    images = batch.shape[0]
     finishes: list[float] = []
     latencies: dict[int, float] = {}
-    reported = 0
-    window_start = begin = clock()
+    begin = clock()
+    ticker = Ticker(clock)
 
     count = 0
     while not done(count, clock() - begin):
@@ -97,15 +96,22 @@ def _run_phase(session: Session, batch: np.ndarray, done: Callable[[int, float],
         session.submit(batch, on_done)
         count += 1
         completed = len(finishes)
-        if completed - reported >= PROGRESS_EVERY:
-            now = finishes[completed - 1]
-            steps = completed - reported
-            emit({"type": "progress", "phase": phase, "steps": completed,
-                  "images_per_sec": steps * images / max(now - window_start, 1e-12)})
-            reported, window_start = completed, now
+        if completed and ticker.due(completed, (finishes[-1] - begin) / completed):
+            emit(_progress(phase, completed, ticker, finishes, begin, done, batch.shape[0]))
+            ticker.mark(completed, finishes[completed - 1])
     session.wait_all()
     end = max(finishes) if finishes else begin
     return [latencies[i] for i in range(count)], begin, end
+
+
+def _progress(phase: str, completed: int, ticker: Ticker, finishes: list[float], begin: float,
+              done: Callable[[int, float], bool], images: int) -> dict:
+    """A progress message: the rate over the window since the last one, total and ETA."""
+    now = finishes[completed - 1]
+    window = completed - ticker.last_count
+    total, left = expected_total(done, completed, now - begin, (now - begin) / completed)
+    return {"type": "progress", "phase": phase, "steps": completed, "total_steps": total,
+            "eta_s": left, "images_per_sec": window * images / max(now - ticker.last_time, 1e-12)}
 
 
 class Interrupted(Exception):

@@ -16,7 +16,8 @@ import numpy as np
 from ..backends import Session
 from ..data.pipeline import Batch
 from ..errors import DataError
-from ..measure.stats import summarize
+from ..measure.progress import Ticker, expected_total
+from ..measure.stats import stability_warnings, summarize
 from .benchmark import BenchmarkPlan, Interrupted, run_benchmark
 
 Emit = Callable[[dict], None]
@@ -67,10 +68,32 @@ def _outputs(session: Session, batch: Batch, batch_size: int) -> np.ndarray:
     return logits[:len(batch.units)]
 
 
+class Counting:
+    """Images done so far, reported at least every PROGRESS_SECONDS (and at the end)."""
+
+    def __init__(self, total: int | None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.total, self.clock = total, clock
+        self.begin = clock()
+        self.ticker = Ticker(clock, steps=None)
+
+    def due(self, done: int, batch_size: int) -> bool:
+        """Whether to report `done` images now (batches of `batch_size` keep coming)."""
+        per_batch = (self.clock() - self.begin) / max(done, 1) * batch_size
+        if self.ticker.due(done, per_batch) or (self.total and done >= self.total):
+            self.ticker.mark(done, self.clock())
+            return True
+        return False
+
+    def fields(self) -> dict:
+        return {"total": self.total, "elapsed_s": self.clock() - self.begin}
+
+
 def run_accuracy(session: Session, batches: Iterator[Batch], batch_size: int,
-                 class_offset: int, emit: Emit, should_stop: Callable[[], bool]) -> dict:
+                 class_offset: int, emit: Emit, should_stop: Callable[[], bool],
+                 total: int | None = None) -> dict:
     """Top-1 / top-5 over every labelled image the batches hold."""
     counter, skipped = TopK(), []
+    counting = Counting(total)
     for batch in batches:
         skipped += [s.reason for s in batch.skipped]
         if not batch.units:
@@ -80,21 +103,27 @@ def run_accuracy(session: Session, batches: Iterator[Batch], batch_size: int,
             raise DataError(f"{missing.key}: no label: accuracy needs labelled images")
         predicted, _ = top_labels(_outputs(session, batch, batch_size), 5, class_offset)
         counter.update(predicted, batch.labels)
-        top1, top5 = counter.rates()
-        emit({"type": "accuracy", "images": counter.count, "top1": top1, "top5": top5,
-              "skipped": len(skipped)})
+        if counting.due(counter.count, batch_size):
+            top1, top5 = counter.rates()
+            emit({"type": "accuracy", "images": counter.count, "top1": top1, "top5": top5,
+                  "skipped": len(skipped), **counting.fields()})
         if should_stop():
             break
     top1, top5 = counter.rates()
+    if counter.count and counting.ticker.last_count != counter.count:
+        emit({"type": "accuracy", "images": counter.count, "top1": top1, "top5": top5,
+              "skipped": len(skipped), **counting.fields()})
     return {"accuracy": {"images": counter.count, "top1": top1, "top5": top5,
                          "top1_correct": counter.top1, "top5_correct": counter.top5},
             "skipped": skipped, "interrupted": bool(should_stop())}
 
 
 def run_classify(session: Session, batches: Iterator[Batch], batch_size: int,
-                 class_offset: int, k: int, emit: Emit, should_stop: Callable[[], bool]) -> dict:
+                 class_offset: int, k: int, emit: Emit, should_stop: Callable[[], bool],
+                 total: int | None = None) -> dict:
     """Top-k labels per image, sent batch by batch (`predictions` messages)."""
     count, skipped = 0, []
+    counting = Counting(total)
     for batch in batches:
         if batch.skipped:
             skipped += [s.reason for s in batch.skipped]
@@ -108,6 +137,8 @@ def run_classify(session: Session, batches: Iterator[Batch], batch_size: int,
                 for u, row_l, row_p in zip(batch.units, labels, probs)]
         count += len(rows)
         emit({"type": "predictions", "rows": rows})
+        if counting.due(count, batch_size):
+            emit({"type": "count", "what": "Classified", "done": count, **counting.fields()})
         if should_stop():
             break
     return {"classified": count, "skipped": skipped, "interrupted": bool(should_stop())}
@@ -126,6 +157,7 @@ def _feed(session: Session, batches: Iterator[Batch], batch_size: int,
     in_flight: deque = deque(maxlen=session.concurrency + 1)
     last = None
     begin = clock()
+    ticker = Ticker(clock)
     finishes: list[float] = []
     while not done(steps, clock() - begin):
         t0 = clock()
@@ -150,9 +182,12 @@ def _feed(session: Session, batches: Iterator[Batch], batch_size: int,
         session.submit(array, on_done)
         steps += 1
         images += len(batch.units)
-        if steps % 10 == 0 and phase == "benchmark":
-            emit({"type": "progress", "phase": phase, "steps": steps,
-                  "images_per_sec": images / max(clock() - begin, 1e-12)})
+        if phase == "benchmark" and ticker.due(steps, (clock() - begin) / steps):
+            now = clock()
+            total, left = expected_total(done, steps, now - begin, (now - begin) / steps)
+            emit({"type": "progress", "phase": phase, "steps": steps, "total_steps": total,
+                  "eta_s": left, "images_per_sec": images / max(now - begin, 1e-12)})
+            ticker.mark(steps, now)
     session.wait_all()
     end = max(finishes) if finishes else clock()
     return {"steps": steps, "images": images, "skipped": skipped, "wait_ms": wait_ms,
@@ -176,6 +211,9 @@ def run_data_benchmark(session: Session, batches: Iterator[Batch], batch_size: i
         raise DataError("no usable images in the data")
     if should_stop():
         raise Interrupted("stopped during warm-up: nothing was timed")
+    first_ms = warm["step_ms"][0] if warm["step_ms"] else None
+    if first_ms is not None:
+        emit({"type": "first_inference", "ms": first_ms})
     emit({"type": "phase", "phase": "benchmark"})
     timed = _feed(session, batches, batch_size,
                   lambda n, t: (should_stop() and n > 0)
@@ -189,9 +227,12 @@ def run_data_benchmark(session: Session, batches: Iterator[Batch], batch_size: i
                             should_stop=should_stop)
     e2e = timed["images"] / span if span > 0 else float("inf")
     compute_rate = compute["summary"]["throughput_images_per_sec"]
+    latency = summarize(timed["step_ms"])
+    warnings = stability_warnings(latency, "end-to-end step latency") + [
+        f"compute-only: {w}" for w in compute["warnings"]]
     return {
         "batch_size": batch_size,
-        "first_inference_ms": compute["first_inference_ms"],
+        "first_inference_ms": first_ms,
         "samples": {"step_ms": timed["step_ms"], "data_wait_ms": timed["wait_ms"],
                     "compute_only_step_ms": compute["samples"]["step_ms"]},
         "summary": {
@@ -201,11 +242,12 @@ def run_data_benchmark(session: Session, batches: Iterator[Batch], batch_size: i
             "compute_only_images_per_sec": compute_rate,
             "end_to_end_vs_compute_only": e2e / compute_rate,
             "data_wait_seconds": sum(timed["wait_ms"]) / 1e3,
-            "latency_ms": summarize(timed["step_ms"]),
+            "latency_ms": latency,
+            "compute_only_latency_ms": compute["summary"]["latency_ms"],
             "concurrency": session.concurrency,
         },
         "region": {"start": timed["begin"], "end": timed["end"], "clock": "CLOCK_MONOTONIC"},
         "skipped": warm["skipped"] + timed["skipped"],
         "interrupted": bool(should_stop()),
-        "warnings": compute["warnings"],
+        "warnings": warnings,
     }
