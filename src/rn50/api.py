@@ -79,14 +79,18 @@ def _expected_affinity(settings: Settings, platform: Platform) -> list[int] | No
 
 
 def _compute(record: dict, model: ModelSpec, platform: Platform, settings: Settings,
-             cores: int | None = None) -> dict | None:
+             precision: str, cores: int | None = None) -> dict | None:
+    """Operations per second, against the estimated peak of the precision that ran."""
     if not model.macs_per_image:
         return None
     rate = record["summary"]["throughput_images_per_sec"]
-    gflops = rate * 2 * model.macs_per_image / 1e9
-    peak = platform.peak_fp32_gflops(cores or len(settings.cpus.value))
-    return {"gflop_per_image": 2 * model.macs_per_image / 1e9, "gflops_per_sec": gflops,
-            "peak_gflops": peak, "percent_of_peak": 100 * gflops / peak if peak else None}
+    gops = rate * 2 * model.macs_per_image / 1e9
+    cores = cores or len(settings.cpus.value)
+    peak = platform.peak_gops(precision, cores)
+    per_cycle, basis = platform.ops_per_cycle(precision)
+    return {"gflop_per_image": 2 * model.macs_per_image / 1e9, "gflops_per_sec": gops,
+            "peak_gflops": peak, "percent_of_peak": 100 * gops / peak if peak else None,
+            "peak_precision": precision, "peak_basis": f"{basis}, {per_cycle} ops/cycle/core"}
 
 
 def benchmark(config: RunConfig, environ: Mapping[str, str] | None = None,
@@ -336,7 +340,8 @@ def _collect(record: dict, outcomes: list[Outcome], observed: dict[int, dict],
         if outcome.result is not None:
             record.update(outcome.result)
             if "summary" in record:
-                record["summary"]["compute"] = _compute(record, model, platform, processes.base)
+                record["summary"]["compute"] = _compute(record, model, platform, processes.base,
+                                                        precision)
         record["warnings"] = _warnings(record, processes.base, platform, precision)
         return
     ok = []
@@ -362,7 +367,8 @@ def _collect(record: dict, outcomes: list[Outcome], observed: dict[int, dict],
                               for key in ok[0]["load_timings"]}
     record["peak_rss_mib"] = sum(e["peak_rss_mib"] for e in ok)  # all instances together
     cores = sum(len(processes.processes[e["index"]].cpus.value) for e in ok)
-    record["summary"]["compute"] = _compute(record, model, platform, processes.base, cores)
+    record["summary"]["compute"] = _compute(record, model, platform, processes.base,
+                                            precision, cores)
     record["warnings"] = [f"instance {e['index'] + 1}: {w}" for e in ok for w in e["warnings"]]
     if processes.instances.idle_reason:
         record["warnings"].append(processes.instances.idle_reason)
@@ -374,6 +380,18 @@ def _print_engine(out: Console, engine: dict) -> None:
     out.line(f"Engine {engine['name']} {version} applied: {applied}")
     out.line(f"Execution precision: {engine['execution_precision']} "
              f"({engine['execution_precision_source']})")
+    note = float_layers_note(engine)
+    if note:
+        out.line(f"NOTE: {note}")
+
+
+def float_layers_note(engine: dict) -> str | None:
+    """What precision the layers an INT8 model leaves in float run in, when it is not f32."""
+    hint = engine.get("applied", {}).get("INFERENCE_PRECISION_HINT")
+    if engine.get("requested", {}).get("INFERENCE_PRECISION_HINT") or hint in (None, "f32"):
+        return None
+    return (f"layers the INT8 model keeps in float run in {hint} (INFERENCE_PRECISION_HINT="
+            f"{hint}: OpenVINO's default on this CPU; rn50 leaves it for INT8 runs)")
 
 
 def _warnings(record: dict, settings: Settings, platform: Platform, precision: str) -> list[str]:

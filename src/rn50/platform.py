@@ -95,6 +95,30 @@ class Platform:
             return 32
         return 8
 
+    def ops_per_cycle(self, precision: str = "fp32") -> tuple[int, str]:
+        """Multiply-add operations (2 per MAC) per cycle per core at `precision`, and the
+        instructions that estimate assumes: each precision has its own peak."""
+        isa, fp32 = self.isa, self.fp32_flops_per_cycle
+        if precision == "bfloat16":
+            if isa["amx_bf16"]:
+                return 1024, "AMX-BF16 tiles"
+            if isa["avx512_bf16"]:
+                return 2 * fp32, "AVX512-BF16 dot products (2x FP32)"
+        elif precision == "int8":
+            if isa["amx_int8"]:
+                return 2048, "AMX-INT8 tiles"
+            if isa["avx512_vnni"] or isa["avx_vnni"]:
+                return 4 * fp32, "VNNI dot products (4x FP32)"
+            return 2 * fp32, "8-bit multiply-adds without VNNI (2x FP32)"
+        return fp32, "FP32 FMA"
+
+    def peak_gops(self, precision: str = "fp32", cores: int | None = None) -> float | None:
+        """Estimated peak GOP/s of `cores` physical cores (all by default) at `precision`."""
+        fp32 = self.peak_fp32_gflops(cores)
+        if fp32 is None:
+            return None
+        return fp32 / self.fp32_flops_per_cycle * self.ops_per_cycle(precision)[0]
+
     def peak_fp32_gflops(self, cores: int | None = None) -> float | None:
         """Estimated FP32 peak of `cores` physical cores (all by default) at max clock."""
         if not self.max_mhz:

@@ -131,3 +131,21 @@ def test_json_round_trip(tmp_path):
     files = sysfs([(0, 0, 0, 0), (1, 1, 0, 0)])
     p = detect_platform(write_tree(tmp_path, files), lscpu=no_lscpu, numactl=None)
     assert platform_from_dict(p.to_dict()) == p
+
+
+@pytest.mark.parametrize("flags, precision, per_cycle", [
+    ("avx2 fma avx512f", "fp32", 64),
+    ("avx2 fma avx512f avx512_vnni avx512_bf16", "int8", 256),     # AMD Zen 4: VNNI, no AMX
+    ("avx2 fma avx512f avx512_vnni avx512_bf16", "bfloat16", 128),
+    ("avx2 fma avx512f avx512_vnni amx_int8 amx_bf16", "int8", 2048),  # Sapphire Rapids
+    ("avx2 fma avx512f avx512_vnni amx_int8 amx_bf16", "bfloat16", 1024),
+    ("avx2 fma avx_vnni", "int8", 128),
+    ("avx2 fma", "int8", 64),
+])
+def test_each_precision_has_its_own_peak(tmp_path, flags, precision, per_cycle):
+    # an INT8 run was compared with the FP32 peak ("201% of the estimated FP32 peak")
+    files = sysfs([(0, 0, 0, 0), (1, 1, 0, 0)])
+    files["proc/cpuinfo"] = cpuinfo("Some CPU", flags, "2000.000")
+    p = detect_platform(write_tree(tmp_path, files), lscpu=no_lscpu, numactl=None)
+    assert p.ops_per_cycle(precision)[0] == per_cycle
+    assert p.peak_gops(precision, 1) == pytest.approx(2.0 * per_cycle)

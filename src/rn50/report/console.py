@@ -10,6 +10,9 @@ from ..platform import Platform, format_cpulist
 from ..settings import Choice, ProcessPlan, Settings
 
 
+PRECISION_NAMES = {"fp32": "FP32", "bfloat16": "BF16", "int8": "INT8"}
+
+
 def format_value(choice: Choice) -> str:
     value = choice.value
     if isinstance(value, (tuple, list)):
@@ -81,10 +84,13 @@ def summary_lines(record: dict) -> list[str]:
                  f"max {lat['max']:.2f}  stdev {lat['stdev']:.2f}")
     compute = summary.get("compute")
     if compute:
-        text = f"Compute: {compute['gflops_per_sec']:.1f} GFLOP/s"
+        name = PRECISION_NAMES.get(compute.get("peak_precision", "fp32"), "FP32")
+        unit = "GFLOP/s" if name == "FP32" else "GOP/s"
+        text = f"Compute: {compute['gflops_per_sec']:.1f} {unit}"
         if compute.get("percent_of_peak") is not None:
-            text += (f" = {compute['percent_of_peak']:.0f}% of the estimated FP32 peak "
-                     f"({compute['peak_gflops']:.1f} GFLOP/s of the cores used)")
+            text += (f" = {compute['percent_of_peak']:.0f}% of the estimated {name} peak "
+                     f"({compute['peak_gflops']:.0f} {unit} of the cores used")
+            text += f"; {compute['peak_basis']})" if compute.get("peak_basis") else ")"
         lines.append(text)
     lines += [f"WARNING: {w}" for w in record.get("warnings", [])]
     return lines
