@@ -18,7 +18,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from . import __version__
-from .backends import ENGINES, check_format, check_installed, engine_env
+from .backends import ENGINES, check_format, check_installed, engine_env, is_noise
 from .config import ModelConfig, RunConfig
 from .data.sources import open_source
 from .errors import ConfigError, DataError, Rn50Error, WorkerError
@@ -96,13 +96,16 @@ def _compute(record: dict, model: ModelSpec, platform: Platform, settings: Setti
 def benchmark(config: RunConfig, environ: Mapping[str, str] | None = None,
               platform: Platform | None = None, stream=None,
               header: Callable[[Console], None] | None = None,
-              on_rows: Callable[[dict], None] | None = None) -> dict:
+              on_rows: Callable[[dict], None] | None = None,
+              settings_shown_for: str | None = None) -> dict:
     """Run the benchmark described by `config`; return the result record (also saved as JSON).
 
     One pinned child process, or with --num-instances/--cores-per-instance one per
     core group, started together. Raises an Rn50Error subclass for anything the
     user can fix, and for a failed instance (after saving what the others measured);
-    KeyboardInterrupt after saving what was measured before Ctrl-C.
+    KeyboardInterrupt after saving what was measured before Ctrl-C. With
+    `settings_shown_for` (an engine run just before with the same settings) the
+    settings table goes to the log only.
     """
     environ = dict(os.environ if environ is None else environ)
     platform = platform or detect_platform()
@@ -153,10 +156,7 @@ def benchmark(config: RunConfig, environ: Mapping[str, str] | None = None,
         if config.data:
             record["data_config"] = config.data.to_job(platform.physical_cores)
             record["data_config"].pop("skip_keys")
-        out.line("Settings:" if not processes.instances else
-                 "Settings (of the whole pool; each instance's CPUs and threads below):")
-        for line in text.settings_table(settings):
-            out.line(line)
+        _print_settings(out, settings, processes, settings_shown_for)
         launches = launch_plans(processes, platform, config.backend)
         plan = BenchmarkPlan(config.warmup_steps, config.steps, config.duration)
         record["plan"] = plan.to_dict()
@@ -207,6 +207,17 @@ def benchmark(config: RunConfig, environ: Mapping[str, str] | None = None,
         if json_copy:
             write_json(json_copy, record)
     return record
+
+
+def _print_settings(out: Console, settings: Settings, processes: ProcessPlan,
+                    shown_for: str | None) -> None:
+    title = ("Settings:" if not processes.instances else
+             "Settings (of the whole pool; each instance's CPUs and threads below):")
+    if shown_for:
+        out.line(f"Settings: the same as for {shown_for} above (the table is in the log)")
+    (out.log_only if shown_for else out.line)(title)
+    for line in text.settings_table(settings):
+        (out.log_only if shown_for else out.line)(line)
 
 
 def dry_run(config: RunConfig, platform: Platform,
@@ -270,7 +281,8 @@ def _run(out: Console, launches: list[LaunchPlan], processes: ProcessPlan, model
     observed: dict[int, dict] = {}  # what each child found itself bound to
 
     def on_output(index: int, line: str) -> None:
-        out.line(f"[instance {index + 1}] {line}" if multi else line)
+        text = f"[instance {index + 1}] {line}" if multi else line
+        (out.log_only if is_noise(config.backend, line) else out.line)(text)
 
     def on_message(index: int, message: dict) -> None:
         kind = message["type"]
@@ -409,6 +421,17 @@ def _warnings(record: dict, settings: Settings, platform: Platform, precision: s
     return warnings
 
 
+def unavailable_engines(model: ModelSpec | None = None) -> dict[str, str]:
+    """Real engines that cannot run `model` here, each with why (not installed, format)."""
+    reasons = {}
+    for name in ENGINES:
+        try:
+            check_engine(name, model)
+        except Rn50Error as exc:
+            reasons[name] = str(exc)
+    return reasons
+
+
 def installed_engines(model: ModelSpec | None = None) -> list[str]:
     """Real engines installed here (in registry order) that can run `model`."""
     names = []
@@ -501,10 +524,11 @@ def benchmark_engines(config: RunConfig, backends: Sequence[str],
     for name in backends:  # fail fast on names, before anything runs
         check_installed(name)
     runs = {}
-    for name in backends:
+    for index, name in enumerate(backends):
         try:
             runs[name] = benchmark(replace(config, backend=name, json_path=None), environ,
-                                   platform, stream)
+                                   platform, stream,
+                                   settings_shown_for=backends[0] if index else None)
         except Rn50Error as exc:
             runs[name] = {"status": "error", "error": str(exc), "backend": name}
     started = datetime.now()

@@ -13,7 +13,8 @@ import traceback
 from typing import Callable, Sequence
 
 from . import __version__
-from .api import benchmark, benchmark_engines, check_parity, dry_run, launch_plans, parse_backends
+from .api import (benchmark, benchmark_engines, check_parity, dry_run, launch_plans, parse_backends,
+                  unavailable_engines)
 from .backends import ENGINES as ENGINE_NAMES
 from .data.build import build_tfrecords
 from .config import PRECISIONS, CalibrationConfig, DataConfig, ModelConfig, RunConfig
@@ -324,6 +325,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     backends = parse_backends(args.backend, model)
     if not backends:
         raise ConfigError("--backend all: no engine that can run this model is installed")
+    if args.backend == "all":
+        skipped = unavailable_engines(model)
+        print(f"Engines: {', '.join(backends)}" + "".join(
+            f"\n  skipped {name}: {reason.replace(f'--backend {name}: ', '').replace(f'--backend {name} ', '')}"
+            for name, reason in skipped.items()))
     summary = benchmark_engines(config, backends)
     print()
     print(f"Side by side (same settings, each engine in its own process), batch "

@@ -205,3 +205,34 @@ def test_readme_setup_activates_the_venv_so_bare_commands_work():
     setup = readme.split("```bash\n", 1)[1].split("\n```", 1)[0]
     assert setup.startswith("python3 -m venv .venv && . .venv/bin/activate && pip install .")
     assert setup.endswith("rn50 bench")
+
+
+def test_console_fits_a_terminal_and_the_log_keeps_full_lines(run_cli, tmp_path):
+    # 26 of 49 default lines were wider than 80 columns (widest 247)
+    proc = run_cli("-m", "rn50", "bench", *QUICK, "--output-dir", str(tmp_path / "o"),
+                   env={"COLUMNS": "80"})
+    assert proc.returncode == 0, proc.stderr
+    wide = [line for line in proc.stdout.splitlines()
+            if len(line) > 80 and len(line.split()) > 1]  # only a lone path may be longer
+    assert not wide, wide
+    log = next((tmp_path / "o").glob("*.log")).read_text()
+    assert max(len(line) for line in log.splitlines()) > 80  # nothing cut from the log
+    assert "Step latency (ms, 3 steps" in log
+
+
+@pytest.mark.parametrize("text, width, expected", [
+    ("short", 80, ["short"]),
+    ("word " * 20, 40, ["word word word word word word word word",
+                        "    word word word word word word word", "    word word word word word"]),
+    # a table row whose last column has room stays aligned under it
+    ("  name   value  " + "why " * 12, 60, ["  name   value  " + "why " * 10 + "why",
+                                           " " * 16 + "why"]),
+    # ... or goes beneath the row when it would be squeezed
+    ("  name   value  " + "why " * 12, 40, ["  name   value", "      why why why why why why why why",
+                                           "      why why why why"]),
+    ("/a/very/long/path/without/spaces/at/all", 20, ["/a/very/long/path/without/spaces/at/all"]),
+])
+def test_wrap_line(text, width, expected):
+    from rn50.report.files import wrap_line
+
+    assert wrap_line(text.rstrip(), width) == expected

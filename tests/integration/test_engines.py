@@ -125,6 +125,10 @@ def test_builtin_runs_on_tensorflow_and_torch_with_settings_applied(run_cli, tmp
                        "--output-dir", str(out))
         assert proc.returncode == 0, proc.stderr
         assert record_of(out)["engine"]["applied"][key] == "1"
+        # TensorFlow's start-up lines (printed twice per run) stay in the log only
+        assert "absl::InitializeLog" not in proc.stdout + proc.stderr
+        if backend == "tensorflow":
+            assert "absl::InitializeLog" in next(out.glob("*.log")).read_text()
 
 
 def test_backend_list_prints_one_comparison_table(run_cli, tmp_path):
@@ -135,9 +139,21 @@ def test_backend_list_prints_one_comparison_table(run_cli, tmp_path):
     table = proc.stdout[proc.stdout.index("Side by side"):]
     for name in ("openvino", "onnxruntime", "null"):
         assert f"\n{name} " in table
+    # the settings table once, not once per engine
+    assert proc.stdout.count("intra_op_threads") == 1
+    assert proc.stdout.count("Settings: the same as for openvino above") == 2
     summary = json.loads(next(out.glob("benchmark_resnet50_comparison_*.json")).read_text())
     assert sorted(summary["runs"]) == ["null", "onnxruntime", "openvino"]
     assert all(run["status"] == "ok" and run["peak_rss_mib"] > 0 for run in summary["runs"].values())
+
+
+def test_backend_all_lists_the_engines_it_skips_and_why(run_cli, exported, tmp_path):
+    proc = run_cli("-m", "rn50", "bench", "--backend", "all", "--model", str(exported["openvino"]),
+                   *QUICK, "--output-dir", str(tmp_path / "o"))
+    assert proc.returncode == 0, proc.stderr
+    assert "Engines: openvino\n" in proc.stdout
+    for name in ("onnxruntime", "tensorflow", "torch"):
+        assert f"  skipped {name}: cannot run {exported['openvino']} (openvino-ir)" in proc.stdout
 
 
 def torchvision_state_dict(weights, rng):

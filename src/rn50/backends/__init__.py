@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import re
 
 from ..errors import ConfigError, EngineError
 from ._base import Backend, InputSpec, Session
@@ -30,6 +31,18 @@ MODEL_FORMATS = {  # formats each engine runs from a file (the built-in model ru
 ENGINE_ENV = {  # set in the benchmark process before the engine loads
     "tensorflow": {"TF_ENABLE_ONEDNN_OPTS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"},
 }
+
+
+ENGINE_NOISE = {  # engine start-up lines that say nothing about this run: kept in the log only
+    "tensorflow": (re.compile(r"^WARNING: All log messages before absl::InitializeLog"),
+                   re.compile(r"^I\d{4} .*port\.cc:\d+\] oneDNN custom operations are on"),
+                   re.compile(r"^I\d{4} .*cpu_feature_guard\.cc")),
+}
+
+
+def is_noise(name: str, line: str) -> bool:
+    """Whether an engine's output line is start-up noise (the log keeps it)."""
+    return any(pattern.search(line) for pattern in ENGINE_NOISE.get(name, ()))
 
 
 def check_format(name: str, model_format: str, path: str) -> None:
@@ -71,6 +84,5 @@ def get_backend(name: str) -> Backend:
     return getattr(module, class_name)()
 
 
-__all__ = ["ENGINES", "Backend", "InputSpec", "Session", "check_format", "check_installed", "engine_env",
-           "get_backend",
-           "REGISTRY"]
+__all__ = ["ENGINES", "Backend", "InputSpec", "Session", "check_format", "check_installed",
+           "engine_env", "get_backend", "is_noise", "REGISTRY"]

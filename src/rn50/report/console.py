@@ -24,7 +24,7 @@ def settings_table(settings: Settings) -> list[str]:
     rows = [(name, format_value(choice), choice.source, choice.reason)
             for name, choice in settings.items()]
     width = max(len(r[0]) for r in rows)
-    vwidth = min(40, max(len(r[1]) for r in rows))
+    vwidth = min(20, max(len(r[1]) for r in rows))  # a longer value pushes only its row
     lines = [f"  {'setting':<{width}}  {'value':<{vwidth}}  {'from':<11}  why"]
     for name, value, source, reason in rows:
         lines.append(f"  {name:<{width}}  {value:<{vwidth}}  {source:<11}  {reason}")

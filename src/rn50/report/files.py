@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import textwrap
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -78,15 +79,50 @@ def write_json(path: str | os.PathLike, data: dict) -> None:
         raise OutputError(f"cannot write results to {path}: {exc.strerror or exc}") from exc
 
 
+def terminal_width(stream: TextIO, environ=os.environ) -> int | None:
+    """Columns to wrap console lines at: $COLUMNS, else the terminal's; None (no wrapping)
+    for a pipe or a file, which keep full lines as the log does."""
+    if environ.get("COLUMNS", "").isdigit():
+        return max(40, int(environ["COLUMNS"]))
+    try:
+        return os.get_terminal_size(stream.fileno()).columns if stream.isatty() else None
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def wrap_line(text: str, width: int | None) -> list[str]:
+    """A long line as several, words (paths) never split. An indented table row keeps its
+    last column (a `why`) aligned, or moves it beneath the row when under 40 columns are
+    left for it; other lines continue 4 columns in."""
+    if width is None or len(text) <= width:
+        return [text]
+    lead = len(text) - len(text.lstrip(" "))
+    column = text.rstrip().rfind("  ", lead) + 2  # 1 when there is no column
+    under = lead + 4
+
+    def wrap(part: str, first: str, rest: str) -> list[str]:
+        return textwrap.wrap(part, width, initial_indent=first, subsequent_indent=rest,
+                             break_long_words=False, break_on_hyphens=False) or [part]
+
+    if lead >= 2 and column > lead + 2:
+        if column <= width - 40:
+            return wrap(text, "", " " * column)
+        head = text[:column].rstrip()
+        return wrap(head, "", " " * under) + wrap(text[column:], " " * under, " " * under)
+    return wrap(text, "", " " * min(under, width // 2))
+
+
 class Console:
-    """Prints lines to the terminal and appends them to the run's log file."""
+    """Prints lines to the terminal (wrapped to its width) and appends them in full to the
+    run's log file."""
 
     def __init__(self, log_path: Path | None = None, stream: TextIO | None = None) -> None:
         self._stream = stream or sys.stdout
+        self._width = terminal_width(self._stream)
         self._log = open(log_path, "a", buffering=1) if log_path else None
 
     def line(self, text: str = "") -> None:
-        print(text, file=self._stream, flush=True)
+        print("\n".join(wrap_line(text, self._width)), file=self._stream, flush=True)
         if self._log:
             self._log.write(text + "\n")
 
