@@ -38,8 +38,11 @@ from .scenarios.benchmark import BenchmarkPlan, merge_instances
 from .settings import ProcessPlan, Settings, UserFlags, plan_processes
 from .settings import recommend as _recommend
 
-RANDOM_WEIGHTS_WARNING = ("the built-in model has random weights: figures measure speed only; "
-                          "its predictions are meaningless")
+def random_weights_note(model: ModelSpec) -> str:
+    what = ("the built-in model" if model.source == "builtin" else
+            f"{model.name} ({(model.provenance or {}).get('origin', 'by its metadata')})")
+    return (f"{what} has random weights: figures measure speed only; its predictions "
+            "(and any accuracy) are meaningless")
 
 
 def recommend(platform: Platform | None = None, flags: UserFlags = UserFlags(),
@@ -152,7 +155,7 @@ def benchmark(config: RunConfig, environ: Mapping[str, str] | None = None,
         record["model"] = model.to_dict()
         out.line(f"Model: {model.name}: {model.path}")
         if model.random_weights:
-            out.line(f"NOTE: {RANDOM_WEIGHTS_WARNING}")
+            out.line(f"NOTE: {random_weights_note(model)}")
         if config.data:
             record["data_config"] = config.data.to_job(platform.physical_cores)
             record["data_config"].pop("skip_keys")

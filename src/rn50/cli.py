@@ -7,6 +7,7 @@ import importlib.util
 from dataclasses import replace
 from pathlib import Path
 import json
+import math
 import os
 import sys
 import traceback
@@ -26,6 +27,8 @@ from .fetch import KNOWN_MODELS, fetch_model
 from .models.detect import STATE_DICT, detect_format
 from .models.resolve import file_model
 from .instances import SMT_CHOICES
+from .models.metadata import INTERPOLATIONS, PRESETS
+from .models.provenance import write_sidecar
 from .platform import detect_platform
 from .quantize import QUANTIZERS
 from .report.console import comparison_table, instance_plan_lines, platform_lines, settings_table
@@ -262,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     quant.add_argument("--cache-dir")
     quant.add_argument("--force", action="store_true", help="replace an existing --output")
     quant.add_argument("--verbose", "-v", action="store_true")
+    add_preprocessing_flags(quant)
     add_calibration_flags(quant)
     quant.set_defaults(func=cmd_quantize)
 
@@ -302,11 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    config = RunConfig(flags=user_flags(args),
-                       model=ModelConfig(args.model, args.cache_dir, input_node=args.input_node,
-                                         output_node=args.output_node,
-                                         class_offset=args.class_offset,
-                                         preprocessing=args.preprocessing),
+    config = RunConfig(flags=user_flags(args), model=model_config(args),
                        backend=args.backend, precision=args.precision,
                        warmup_steps=args.warmup_steps, steps=args.steps, duration=args.duration,
                        output_dir=args.output_dir, json_path=args.json_path, verbose=args.verbose,
@@ -408,26 +408,93 @@ def add_model_flags(parser: argparse.ArgumentParser,
     parser.add_argument("--class-offset", type=int, choices=(0, 1),
                         help="index of the first ImageNet class in the output (default: 1 for "
                         "1001-class models, else 0)")
-    parser.add_argument("--preprocessing", choices=("torchvision", "modelzoo"),
-                        help="the model's expected preprocessing (default: from its origin)")
     parser.add_argument("--precision", default="fp32", choices=PRECISIONS,
                         help="numeric precision (default: fp32); bfloat16 on CPUs with "
                         "avx512_bf16/AMX (openvino); int8 quantizes the model once, cached "
                         "(openvino with NNCF, onnxruntime)")
     parser.add_argument("--cache-dir", help="model cache (default: $RN50_CACHE_DIR or "
                         "~/.cache/rn50)")
+    add_preprocessing_flags(parser)
     add_calibration_flags(parser)
+
+
+def channel_values(text: str) -> list[float]:
+    """--mean/--std: three comma-separated numbers, or one for every channel."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 3 numbers like 0.485,0.456,0.406 "
+                                         f"(got {text!r})") from None
+    if len(values) == 1:
+        values *= 3
+    if len(values) != 3 or not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"expected 3 finite numbers (got {text!r})")
+    return values
+
+
+def positive_values(text: str) -> list[float]:
+    values = channel_values(text)
+    if min(values) <= 0:
+        raise argparse.ArgumentTypeError(f"every value must be above 0 (got {text!r})")
+    return values
+
+
+def crop_pct(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.1 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a fraction in 0.1..1 (got {text!r})")
+    return value
+
+
+def input_size(text: str) -> int:
+    if not text.isdigit() or not 32 <= int(text) <= 1024:
+        raise argparse.ArgumentTypeError(f"expected 32..1024 pixels (got {text!r})")
+    return int(text)
+
+
+def add_preprocessing_flags(parser: argparse.ArgumentParser) -> None:
+    """The model's expected preprocessing: a preset, then any field overridden."""
+    group = parser.add_argument_group(
+        "preprocessing (default: the model's own metadata, else its origin; "
+        "rn50 info --preprocessing lists the presets)")
+    group.add_argument("--preprocessing", choices=tuple(PRESETS), help="preset to start from")
+    group.add_argument("--mean", type=channel_values, help="per-channel mean, in the model's "
+                       "channel order and on its --scale (e.g. 0.485,0.456,0.406 or 127.5)")
+    group.add_argument("--std", type=positive_values, help="per-channel std (e.g. 128)")
+    group.add_argument("--scale", choices=("0-1", "0-255"), help="pixel values before mean/std")
+    group.add_argument("--channel-order", choices=("RGB", "BGR"))
+    group.add_argument("--input-size", type=input_size, help="crop size in pixels (for models "
+                       "whose input size is not fixed)")
+    group.add_argument("--crop-pct", type=crop_pct, help="centre crop / resized shorter side "
+                       "(0.875: resize to 256, crop 224)")
+    group.add_argument("--interpolation", choices=INTERPOLATIONS)
+
+
+def preprocessing_overrides(args: argparse.Namespace) -> dict | None:
+    """The preprocessing flags given, as the overrides the model's metadata yields to."""
+    given = {"preset": args.preprocessing, "mean": args.mean, "std": args.std,
+             "scale": args.scale, "channel_order": args.channel_order,
+             "input_size": args.input_size, "crop_pct": args.crop_pct,
+             "interpolation": args.interpolation}
+    return {k: v for k, v in given.items() if v is not None} or None
+
+
+def model_config(args: argparse.Namespace) -> ModelConfig:
+    """The model flags of bench, accuracy, classify and quantize."""
+    return ModelConfig(args.model, args.cache_dir, input_node=getattr(args, "input_node", None),
+                       output_node=getattr(args, "output_node", None),
+                       class_offset=getattr(args, "class_offset", None),
+                       preprocessing=preprocessing_overrides(args))
 
 
 def scenario_config(args: argparse.Namespace, scenario: str, data: DataConfig) -> RunConfig:
     flags = user_flags(args)
     if flags.batch_size is None:
         flags = replace(flags, batch_size=args.batch_default)
-    return RunConfig(flags=flags, model=ModelConfig(args.model, args.cache_dir,
-                                                    input_node=args.input_node,
-                                                    output_node=args.output_node,
-                                                    class_offset=args.class_offset,
-                                                    preprocessing=args.preprocessing),
+    return RunConfig(flags=flags, model=model_config(args),
                      backend=args.backend, precision=args.precision, warmup_steps=0,
                      output_dir=args.output_dir, json_path=getattr(args, "json_path", None),
                      verbose=args.verbose, timeout=args.timeout, command_line=tuple(sys.argv),
@@ -461,7 +528,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     from .quantize import copy_model, int8_model
     from .models.resolve import builtin_model, cache_folder
 
-    config = ModelConfig(args.model, args.cache_dir)
+    config = model_config(args)
     model = (file_model(config, os.environ) if args.model
              else builtin_model(config, os.environ, print))
     int8, info = int8_model(model, args.backend, calibration_config(args),
@@ -469,6 +536,8 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     if args.output:
         copy_model(Path(int8.path), Path(args.output), force=args.force)
         write_json(Path(args.output).with_suffix(".int8.json"), info)
+        if int8.provenance:  # random weights and preprocessing travel with the copy
+            write_sidecar(args.output, int8.provenance)
         print(f"Wrote {args.output} (and how it was made: "
               f"{Path(args.output).with_suffix('.int8.json')})")
     else:

@@ -20,7 +20,9 @@ class ModelConfig:
     input_node: str | None = None
     output_node: str | None = None
     class_offset: int | None = None  # None: detected (1 for 1001-class models)
-    preprocessing: str | None = None  # None: detected from the model's origin
+    # flags over the model's own preprocessing: {"preset": ..., "mean": [...], ...}; None:
+    # from the model's metadata or origin (see models.metadata.resolve_preprocessing)
+    preprocessing: dict | None = None
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from .backends import engine_env
 from .config import ModelConfig
 from .errors import ConfigError, OutputError
 from .models.builtin import build_onnx, onnx_weights
+from .models import provenance
 from .models.detect import STATE_DICT
 from .models.resolve import builtin_model, file_model
 
@@ -27,16 +28,18 @@ FORMATS = {"onnx": ".onnx", "openvino": ".xml", "pb": ".pb", "savedmodel": "",
 
 
 def _weights(model: ModelConfig, environ: Mapping[str, str],
-             log: Callable[[str], None]) -> dict[str, np.ndarray]:
+             log: Callable[[str], None]) -> tuple[dict[str, np.ndarray], dict]:
+    """The weights to write, and the provenance to record beside them."""
     if model.path is None:
-        return onnx_weights(builtin_model(model, environ, log).path)
+        spec = builtin_model(model, environ, log)
+        return onnx_weights(spec.path), spec.provenance
     spec = file_model(model, environ)
     if spec.format != STATE_DICT:
         raise ConfigError(f"--model {spec.path} ({spec.format}): export converts the built-in model "
                           "or a torchvision ResNet-50 state_dict")
     from .backends.torch import load_state_dict_weights
 
-    return load_state_dict_weights(spec.path)
+    return load_state_dict_weights(spec.path), spec.provenance
 
 
 def _sidecar(target: Path) -> Path | None:
@@ -78,11 +81,13 @@ def export(fmt: str, output: str | None, model: ModelConfig, environ: Mapping[st
     if FORMATS[fmt] and target.suffix != FORMATS[fmt]:
         raise ConfigError(f"--output {target}: a {fmt} file must end in {FORMATS[fmt]}")
     _check_free(target, force)
-    weights = _weights(model, environ, log)
+    weights, about = _weights(model, environ, log)
 
     def write(path: Path) -> None:
         if fmt == "onnx":
-            path.write_bytes(build_onnx(model.seed, weights).SerializeToString())
+            proto = build_onnx(model.seed, weights)
+            provenance.embed_onnx(proto, about)
+            path.write_bytes(proto.SerializeToString())
         elif fmt == "openvino":
             import openvino as ov
 
@@ -107,6 +112,12 @@ def export(fmt: str, output: str | None, model: ModelConfig, environ: Mapping[st
     tf_format = fmt in ("pb", "savedmodel")
     log(f"Writing {fmt} ({data_format if tf_format else 'NCHW'} input) to {target} ...")
     _write(target, write)
+    if fmt != "onnx":  # formats without a metadata field of their own
+        try:
+            provenance.write_sidecar(target, about)
+        except OSError as exc:
+            raise OutputError(f"cannot write {provenance.sidecar(target)}: "
+                              f"{exc.strerror or exc}") from exc
     if model.path is None:
         log("NOTE: the built-in model has random weights: for speed measurements only")
     return target

@@ -60,7 +60,7 @@ def _input_of(model: ModelSpec, path: str) -> tuple[str, str, tuple[int, ...], i
     if layout is None:
         raise ModelError(f"model {model.path}: input shape {dims} is not an image tensor")
     width = ov_model.outputs[0].get_partial_shape()[-1]
-    return port.any_name, layout, batch_shape(dims, layout, 1), (
+    return port.any_name, layout, batch_shape(dims, layout, 1, model.input_size()), (
         width.get_length() if width.is_static else None)
 
 
@@ -76,7 +76,7 @@ def calibration_images(model: ModelSpec, path: str, cal: CalibrationConfig,
 
     name, layout, shape, classes = _input_of(model, path)
     meta = describe(model.source, model.format, name, layout, classes, model.class_offset,
-                    model.preprocessing)
+                    model.preprocessing, model.provenance)
     if cal.data is None:
         log(SYNTHETIC_WARNING)
         calib = [synthetic_batch(shape, layout, model.mean, model.std, seed=i)

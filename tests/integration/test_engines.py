@@ -147,6 +147,50 @@ def test_backend_list_prints_one_comparison_table(run_cli, tmp_path):
     assert all(run["status"] == "ok" and run["peak_rss_mib"] > 0 for run in summary["runs"].values())
 
 
+@pytest.mark.parametrize("fmt", ["onnx", "openvino", "pb", "savedmodel", "torchscript"])
+def test_exported_files_keep_their_provenance(exported, fmt):
+    # an exported built-in model ran as "random_weights": false, and its .pb as modelzoo
+    from rn50.models.metadata import describe
+    from rn50.models.resolve import file_model
+
+    spec = file_model(ModelConfig(str(exported[fmt])), {})
+    assert spec.random_weights is True
+    assert spec.provenance["origin"] == "rn50 built-in ResNet-50 v1.5 (seed 0)"
+    meta = describe(spec.source, spec.format, "input", "NHWC", 1000, provenance=spec.provenance)
+    assert meta["preprocessing"]["name"] == "torchvision"
+    assert meta["preprocessing"]["reason"] == "from the model's metadata"
+
+
+def test_a_replaced_file_does_not_inherit_the_old_provenance(exported, tmp_path):
+    import shutil
+
+    from rn50.models.provenance import sidecar
+    from rn50.models.resolve import file_model
+
+    target = tmp_path / "model.pb"
+    shutil.copy(exported["pb"], target)
+    shutil.copy(sidecar(exported["pb"]), sidecar(target))
+    assert file_model(ModelConfig(str(target)), {}).random_weights is True
+    target.write_bytes(target.read_bytes() + b"\n")  # someone else's graph now
+    spec = file_model(ModelConfig(str(target)), {})
+    assert spec.random_weights is False and spec.provenance is None
+
+
+def test_accuracy_on_an_exported_model_says_its_weights_are_random(run_cli, exported, tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "imgs" / "n01440764"
+    folder.mkdir(parents=True)
+    Image.new("RGB", (300, 260), (200, 30, 40)).save(folder / "a.jpg")
+    proc = run_cli("-m", "rn50", "accuracy", "--model", str(exported["pb"]), "--backend",
+                   "tensorflow", "--data-location", str(tmp_path / "imgs"), "--batch-size", "1",
+                   "--output-dir", str(tmp_path / "o"))
+    assert proc.returncode == 0, proc.stderr
+    assert "model.pb (rn50 built-in ResNet-50 v1.5 (seed 0)) has random weights" in proc.stdout
+    assert "(random weights: chance level expected)" in proc.stdout
+    assert "preprocessing: torchvision" in proc.stdout
+
+
 def test_backend_all_lists_the_engines_it_skips_and_why(run_cli, exported, tmp_path):
     proc = run_cli("-m", "rn50", "bench", "--backend", "all", "--model", str(exported["openvino"]),
                    *QUICK, "--output-dir", str(tmp_path / "o"))

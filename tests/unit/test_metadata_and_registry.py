@@ -25,9 +25,10 @@ def test_metadata_is_detected_from_origin_and_output_width(source, fmt, name, cl
 
 def test_metadata_overrides_win_and_say_so():
     meta = describe("file", "tf-graphdef", "input", "NHWC", 1001, class_offset=0,
-                    preprocessing="torchvision")
+                    preprocessing={"preset": "torchvision"})
     assert meta["class_offset"] == 0 and meta["class_offset_reason"] == "set by --class-offset"
     assert meta["preprocessing"]["reason"] == "set by --preprocessing"
+    assert meta["preprocessing"]["name"] == "torchvision"
 
 
 def test_missing_engine_names_its_install_command(monkeypatch):

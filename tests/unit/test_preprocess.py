@@ -13,12 +13,12 @@ from PIL import Image
 from rn50.data.preprocess import (PreprocessSpec, centre_crop_box, crop_image, decode_and_crop,
                                   normalize, open_rgb, resized_size, spec_from_metadata,
                                   tf_legacy_bilinear)
-from rn50.models.metadata import PREPROCESSING
+from rn50.models.metadata import PRESETS, resolve_preprocessing
 from rn50.scenarios.real_data import TopK, top_labels
 
 
-def spec(name: str, layout: str = "NCHW") -> PreprocessSpec:
-    return spec_from_metadata(dict(PREPROCESSING[name], name=name), layout)
+def spec(name: str, layout: str = "NCHW", **overrides) -> PreprocessSpec:
+    return spec_from_metadata(resolve_preprocessing((name, "test"), None, overrides), layout)
 
 
 def photo(width: int, height: int) -> Image.Image:
@@ -36,7 +36,7 @@ def photo(width: int, height: int) -> Image.Image:
     ((256, 256), "modelzoo", (256, 256)),
 ])
 def test_resized_size(size, recipe, expected):
-    assert resized_size(*size, 256, recipe) == expected
+    assert resized_size(*size, 256, recipe == "modelzoo") == expected
 
 
 @pytest.mark.parametrize("size, recipe, expected", [
@@ -45,7 +45,7 @@ def test_resized_size(size, recipe, expected):
     ((387, 256), "modelzoo", (81, 16, 305, 240)),      # floor(81.5) = 81
 ])
 def test_centre_crop_box(size, recipe, expected):
-    assert centre_crop_box(*size, 224, recipe) == expected
+    assert centre_crop_box(*size, 224, recipe == "modelzoo") == expected
 
 
 def test_crop_smaller_than_image_is_an_error():
@@ -151,3 +151,53 @@ def test_topk_counts():
     counter.update(np.array([[3, 1, 2, 4, 5], [9, 8, 7, 6, 5], [1, 2, 3, 4, 6]]), [3, 5, 7])
     assert (counter.count, counter.top1, counter.top5) == (3, 1, 2)
     assert counter.rates() == (1 / 3, 2 / 3)
+
+
+@pytest.mark.parametrize("preset, expected", [
+    # a white pixel (255, 255, 255) and a pure-red one (255, 0, 0), by hand, per model channel
+    ("torchvision", [[(1 - 0.485) / 0.229, (1 - 0.456) / 0.224, (1 - 0.406) / 0.225],
+                     [(1 - 0.485) / 0.229, (0 - 0.456) / 0.224, (0 - 0.406) / 0.225]]),
+    ("modelzoo", [[255 - 123.68, 255 - 116.78, 255 - 103.94], [255 - 123.68, -116.78, -103.94]]),
+    # Keras caffe: BGR order, BGR means, no scaling: red lands in the last channel
+    ("keras-caffe", [[255 - 103.939, 255 - 116.779, 255 - 123.68],
+                     [-103.939, -116.779, 255 - 123.68]]),
+    ("inception", [[1.0, 1.0, 1.0], [1.0, -1.0, -1.0]]),
+])
+def test_presets_equal_hand_computed_tensors(preset, expected):
+    white = np.full((224, 224, 3), 255, np.uint8)
+    red = np.zeros((224, 224, 3), np.uint8)
+    red[..., 0] = 255
+    for layout in ("NCHW", "NHWC"):
+        batch = normalize([white, red], spec(preset, layout))
+        pixel = batch[:, :, 5, 7] if layout == "NCHW" else batch[:, 5, 7, :]
+        np.testing.assert_allclose(pixel, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_flags_override_the_preset_field_by_field_and_say_so():
+    config = resolve_preprocessing(("torchvision", "origin"), {"mean": [0.5, 0.5, 0.5]},
+                                   {"preset": "modelzoo", "std": [127.0, 128.0, 129.0],
+                                    "input_size": 299, "crop_pct": 0.95})
+    assert config["name"] == "modelzoo" and config["reason"] == "set by --preprocessing"
+    assert config["scale"] == "0-255" and config["sources"]["scale"] == "preset modelzoo"
+    assert config["mean"] == [0.5, 0.5, 0.5] and config["sources"]["mean"] == "model metadata"
+    assert config["std"] == [127.0, 128.0, 129.0] and config["sources"]["std"] == "flag --std"
+    assert (config["crop"], config["resize"]) == (299, 314)  # floor(299 / 0.95)
+    assert config["sources"]["input_size"] == "flag --input-size"
+
+
+def test_every_preset_defines_every_field():
+    from rn50.models.metadata import FIELDS, INTERPOLATIONS
+
+    for name, preset in PRESETS.items():
+        assert set(FIELDS) <= set(preset), name
+        assert preset["interpolation"] in INTERPOLATIONS
+        assert resolve_preprocessing((name, "x"))["resize"] == 256  # 224 / 0.875
+
+
+def test_bicubic_and_nearest_use_their_pil_filters():
+    image = photo(500, 375)
+    bicubic = crop_image(image, spec("torchvision", interpolation="bicubic"))
+    expected = np.asarray(image.resize((341, 256), Image.BICUBIC).crop((58, 16, 282, 240)))
+    np.testing.assert_array_equal(bicubic, expected)
+    nearest = crop_image(image, spec("torchvision", interpolation="nearest"))
+    assert not np.array_equal(nearest, bicubic)

@@ -121,7 +121,7 @@ class OnnxRuntimeBackend:
         if layout is None or inputs[0].type != "tensor(float)":
             raise ModelError(f"model {model.path}: input '{inputs[0].name}' is {inputs[0].type} "
                              f"{inputs[0].shape}, not a float image tensor (N,3,H,W or N,H,W,3)")
-        shape = batch_shape(dims, layout, int(settings.batch_size.value))
+        shape = batch_shape(dims, layout, int(settings.batch_size.value), model.input_size())
         note = "1 (one batch at a time)"
         if settings.streams.value not in (1, "auto"):
             note += f"; --streams {settings.streams.value} is an OpenVINO setting, not applied here"

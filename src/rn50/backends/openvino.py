@@ -55,7 +55,7 @@ def engine_message(exc: BaseException) -> str:
     return lines[-1] if lines else type(exc).__name__
 
 
-def _image_input(model, batch_size: int, path: str) -> InputSpec:
+def _image_input(model, batch_size: int, path: str, default_size: int = 224) -> InputSpec:
     inputs = model.inputs
     if len(inputs) != 1:
         raise ModelError(f"model {path} has {len(inputs)} inputs; an image classifier has one")
@@ -69,7 +69,7 @@ def _image_input(model, batch_size: int, path: str) -> InputSpec:
     if layout is None:
         raise ModelError(f"model {path}: input '{port.any_name}' has shape {pshape}; "
                          "expected 3 colour channels (N,3,H,W or N,H,W,3)")
-    return InputSpec(port.any_name, batch_shape(dims, layout, batch_size), layout)
+    return InputSpec(port.any_name, batch_shape(dims, layout, batch_size, default_size), layout)
 
 
 class OpenVINOSession:
@@ -177,7 +177,7 @@ class OpenVINOBackend:
             raise ModelError(f"model file {model.path} could not be read by OpenVINO: "
                              f"{engine_message(exc)}") from exc
         read_s = time.perf_counter() - start
-        spec = _image_input(ov_model, batch_size, model.path)
+        spec = _image_input(ov_model, batch_size, model.path, model.input_size())
         try:
             ov_model.reshape({ov_model.inputs[0]: list(spec.shape)})
         except RuntimeError as exc:

@@ -143,14 +143,14 @@ class TensorFlowBackend:
         if layout is None:
             raise ModelError(f"model {path}: input {input_node!r} has shape {tensor.shape}, "
                              "not an image tensor (N,H,W,3 or N,3,H,W)")
-        shape = batch_shape(dims, layout, int(settings.batch_size.value))
+        shape = batch_shape(dims, layout, int(settings.batch_size.value), model.input_size())
         session = tf.compat.v1.Session(graph=graph, config=config)
         start = time.perf_counter()
         run = session.make_callable(f"{output_node}:0", feed_list=[f"{input_node}:0"])
         executed = FP32_PRECISION
         if precision == "bfloat16":
             probe_batch = dims[0] if dims and dims[0] > 0 else 1  # a fixed batch stays as is
-            example = np.zeros(batch_shape(dims, layout, probe_batch), np.float32)
+            example = np.zeros(batch_shape(dims, layout, probe_batch, model.input_size()), np.float32)
             dtypes = convolution_dtypes(session, input_node, output_node, example)
             executed = {"execution_precision": ",".join(sorted(dtypes)) or "unknown",
                         "execution_precision_source": "read back from the partition graphs "
@@ -209,7 +209,7 @@ class TensorFlowBackend:
         if layout is None:
             raise ModelError(f"model {model.path}: input {input_name!r} has shape {dims}, "
                              "not an image tensor (N,H,W,3 or N,3,H,W)")
-        shape = batch_shape(dims, layout, int(settings.batch_size.value))
+        shape = batch_shape(dims, layout, int(settings.batch_size.value), model.input_size())
 
         def run(x: np.ndarray) -> np.ndarray:
             return fn(tf.constant(x)).numpy()

@@ -162,8 +162,8 @@ class TorchBackend:
             raise EngineError(f"--precision {precision}: {model.path} is "
                               f"{'an INT8' if quantized else 'not an INT8'} model "
                               f"({quantized} quantized convolutions)")
-        batch = int(settings.batch_size.value)
-        example = torch.zeros(batch, 3, 224, 224, dtype=dtype).contiguous(
+        batch, size = int(settings.batch_size.value), model.input_size()
+        example = torch.zeros(batch, 3, size, size, dtype=dtype).contiguous(
             memory_format=torch.channels_last)
         start = time.perf_counter()
         module = module.eval() if int8 else module.eval().to(dtype=dtype,
@@ -198,6 +198,6 @@ class TorchBackend:
                         "execution_precision_source": "dtype of the convolution weights in the "
                         f"frozen graph that runs (convolutions: {dict(dtypes)})",
                         "convolution_precisions": dict(dtypes)}
-        return TorchSession(frozen, InputSpec("input", (batch, 3, 224, 224), "NCHW"),
+        return TorchSession(frozen, InputSpec("input", (batch, 3, size, size), "NCHW"),
                             {"read_s": read_s, "compile_s": compile_s}, applied,
                             int(probe.shape[-1]) if probe.dim() == 2 else None, dtype, executed)

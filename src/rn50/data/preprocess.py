@@ -1,20 +1,21 @@
-"""Image preprocessing as pure functions, driven by the model's metadata.
+"""Image preprocessing as pure functions, driven by the model's preprocessing config.
 
-Two recipes, each reproducing what its models were trained with:
+The config (see `models.metadata.PRESETS`) says: input size, resize (shorter
+side = input size / crop_pct), interpolation, channel order, scale, mean, std.
 
-- `torchvision` (torchvision's ImageNet eval transform): resize the shorter side
-  to 256 with PIL's bilinear filter (antialiased when shrinking, as torchvision
-  does on PIL images), centre-crop 224, scale to 0-1, subtract mean and divide by
-  std per channel.
-- `modelzoo` (Intel Model Zoo / TF-slim ResNet-50 eval): aspect-preserving
-  resize of the shorter side to 256 with TensorFlow 1's `resize_bilinear`
-  (align_corners=False, no half-pixel centres, no antialiasing — reimplemented
-  below in NumPy, because PIL's antialiased filter gives different pixels),
-  centre-crop 224, keep 0-255 and subtract the channel means [123.68, 116.78, 103.94].
+- `bilinear`, `bicubic`, `nearest`: PIL's filters (antialiased when shrinking,
+  as torchvision does on PIL images); the longer side truncated and the crop
+  offset rounded, as torchvision's Resize/CenterCrop.
+- `tf-bilinear` (Intel Model Zoo / TF-slim ResNet-50 eval): TensorFlow 1's
+  `resize_bilinear` (align_corners=False, no half-pixel centres, no
+  antialiasing — reimplemented below in NumPy, because PIL's antialiased filter
+  gives different pixels); the longer side rounded half to even and the crop
+  offset floored, as TF-slim does.
 
-Workers do the geometric part (decode, resize, crop) and return uint8 HWC
+Workers do the geometric part (decode, resize, crop) and return uint8 HWC RGB
 crops; `normalize` turns a stack of crops into the model's float32 batch in its
-layout, once per batch.
+layout and channel order, once per batch — or the engine does it inside its
+graph (uint8 in) where it can, and `stack_uint8` only stacks.
 
 JPEG decode shortcut: with `shortcut=True` a JPEG much larger than needed is
 decoded at 1/2, 1/4 or 1/8 scale in the DCT domain (`Image.draft`), never below
@@ -36,53 +37,71 @@ from PIL import Image
 MAX_PIXELS = 89_478_485  # Pillow's own decompression-bomb threshold
 
 
+PIL_FILTERS = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC, "nearest": Image.NEAREST}
+
+
 @dataclass(frozen=True)
 class PreprocessSpec:
-    """What to do to one image, from the model's metadata."""
+    """What to do to one image, from the model's preprocessing config."""
 
-    name: str  # torchvision | modelzoo
+    name: str  # the preset the config started from
     resize: int  # shorter side after resizing
-    crop: int  # square centre crop
+    crop: int  # square centre crop (the model's input size)
     scale: str  # "0-1" or "0-255"
-    mean: tuple[float, float, float]
+    mean: tuple[float, float, float]  # in the model's channel order
     std: tuple[float, float, float]
     layout: str  # NCHW | NHWC
+    interpolation: str = "bilinear"  # bilinear | bicubic | nearest | tf-bilinear
+    channel_order: str = "RGB"  # RGB | BGR
 
     @property
-    def interpolation(self) -> str:
-        return ("TF1 resize_bilinear (no antialiasing)" if self.name == "modelzoo"
-                else "PIL bilinear (antialiased)")
+    def tf_geometry(self) -> bool:
+        """TF-slim's rounding (rint longer side, floored crop offset) with TF1's resize."""
+        return self.interpolation == "tf-bilinear"
+
+    def describe_interpolation(self) -> str:
+        return ("TF1 resize_bilinear (no antialiasing)" if self.tf_geometry
+                else f"PIL {self.interpolation} (antialiased)")
 
     def to_dict(self) -> dict:
         return {"name": self.name, "resize": self.resize, "crop": self.crop, "scale": self.scale,
                 "mean": list(self.mean), "std": list(self.std), "layout": self.layout,
-                "interpolation": self.interpolation}
+                "interpolation": self.interpolation, "channel_order": self.channel_order,
+                "filter": self.describe_interpolation()}
 
 
-def spec_from_metadata(preprocessing: dict, layout: str, crop: int = 224) -> PreprocessSpec:
-    """The recipe named in a model's metadata, for its input layout and size."""
+def spec_from_metadata(preprocessing: dict, layout: str, crop: int | None = None
+                       ) -> PreprocessSpec:
+    """The resolved config of a model's metadata, for its input layout and size.
+
+    `crop` is the model's own input size when it has a fixed one (the resize
+    keeps the config's crop_pct); otherwise the config's input size is used.
+    """
+    crop = crop or preprocessing["crop"]
     resize = round(crop * preprocessing["resize"] / preprocessing["crop"])
     return PreprocessSpec(preprocessing["name"], resize, crop, preprocessing["scale"],
-                          tuple(preprocessing["mean"]), tuple(preprocessing["std"]), layout)
+                          tuple(preprocessing["mean"]), tuple(preprocessing["std"]), layout,
+                          preprocessing.get("interpolation", "bilinear"),
+                          preprocessing.get("channel_order", "RGB"))
 
 
-def resized_size(width: int, height: int, shorter: int, recipe: str = "torchvision"
+def resized_size(width: int, height: int, shorter: int, tf_geometry: bool = False
                  ) -> tuple[int, int]:
     """(width, height) with the shorter side = `shorter`, aspect ratio kept.
 
     The longer side is truncated as torchvision's Resize does, or rounded half
-    to even (`rint`) as TF-slim's `_smallest_size_at_least` does for `modelzoo`.
+    to even (`rint`) as TF-slim's `_smallest_size_at_least` does (`tf_geometry`).
     """
     def longer(n_long: int, n_short: int) -> int:
         exact = n_long * shorter / n_short
-        return max(1, int(np.rint(exact)) if recipe == "modelzoo" else int(exact))
+        return max(1, int(np.rint(exact)) if tf_geometry else int(exact))
 
     if width <= height:
         return shorter, longer(height, width)
     return longer(width, height), shorter
 
 
-def centre_crop_box(width: int, height: int, crop: int, recipe: str = "torchvision"
+def centre_crop_box(width: int, height: int, crop: int, tf_geometry: bool = False
                     ) -> tuple[int, int, int, int]:
     """(left, top, right, bottom) of the centred `crop` square.
 
@@ -91,7 +110,7 @@ def centre_crop_box(width: int, height: int, crop: int, recipe: str = "torchvisi
     """
     if width < crop or height < crop:
         raise ValueError(f"{width}x{height} image is smaller than the {crop} crop")
-    if recipe == "modelzoo":
+    if tf_geometry:
         left, top = (width - crop) // 2, (height - crop) // 2
     else:
         left, top = int(round((width - crop) / 2.0)), int(round((height - crop) / 2.0))
@@ -142,13 +161,13 @@ def crop_image(image: Image.Image, spec: PreprocessSpec,
                original_size: tuple[int, int] | None = None) -> np.ndarray:
     """Resize + centre crop an RGB image; uint8 HWC `crop x crop x 3`."""
     width, height = original_size or image.size
-    new_w, new_h = resized_size(width, height, spec.resize, spec.name)
-    box = centre_crop_box(new_w, new_h, spec.crop, spec.name)
-    if spec.name == "modelzoo":  # rounded to uint8 for transport: at most 0.5 of 255 off
+    new_w, new_h = resized_size(width, height, spec.resize, spec.tf_geometry)
+    box = centre_crop_box(new_w, new_h, spec.crop, spec.tf_geometry)
+    if spec.tf_geometry:  # rounded to uint8 for transport: at most 0.5 of 255 off
         left, top, right, bottom = box
         resized = tf_legacy_bilinear(np.asarray(image), new_h, new_w)
         return np.clip(np.rint(resized[top:bottom, left:right]), 0, 255).astype(np.uint8)
-    resized = image.resize((new_w, new_h), Image.BILINEAR)
+    resized = image.resize((new_w, new_h), PIL_FILTERS[spec.interpolation])
     return np.asarray(resized.crop(box), dtype=np.uint8)
 
 
@@ -158,26 +177,39 @@ def decode_and_crop(data: bytes, spec: PreprocessSpec, shortcut: bool = True) ->
     return crop_image(image, spec)
 
 
-def normalize(crops: Sequence[np.ndarray], spec: PreprocessSpec) -> np.ndarray:
-    """uint8 HWC crops -> the model's float32 batch (scale, mean, std, layout).
-
-    Each channel maps its 256 possible byte values through a precomputed table
-    ((v / 255 or v) - mean) / std, written straight into the output layout.
-    """
-    pixels = np.stack(crops)
+def channel_tables(spec: PreprocessSpec) -> np.ndarray:
+    """(3, 256): model channel c maps byte v of its source RGB channel to ((v/255 or v) - mean)/std."""
     values = np.arange(256, dtype=np.float32)
     if spec.scale == "0-1":
         values /= 255.0
     mean = np.asarray(spec.mean, dtype=np.float32)[:, None]
     std = np.asarray(spec.std, dtype=np.float32)[:, None]
-    table = (values[None, :] - mean) / std  # (3, 256)
+    return (values[None, :] - mean) / std
+
+
+def source_channels(spec: PreprocessSpec) -> tuple[int, int, int]:
+    """The RGB crop channel each model channel reads (BGR models read them reversed)."""
+    return (2, 1, 0) if spec.channel_order == "BGR" else (0, 1, 2)
+
+
+def normalize(crops: Sequence[np.ndarray], spec: PreprocessSpec) -> np.ndarray:
+    """uint8 HWC RGB crops -> the model's float32 batch (scale, mean, std, channel order,
+    layout), each channel through a precomputed 256-entry table, written in place."""
+    pixels = np.stack(crops)
+    table = channel_tables(spec)
     n, h, w, _ = pixels.shape
+    source = source_channels(spec)
     if spec.layout == "NCHW":
         out = np.empty((n, 3, h, w), dtype=np.float32)
         for c in range(3):
-            np.take(table[c], pixels[..., c], out=out[:, c])
+            np.take(table[c], pixels[..., source[c]], out=out[:, c])
     else:
         out = np.empty((n, h, w, 3), dtype=np.float32)
         for c in range(3):
-            np.take(table[c], pixels[..., c], out=out[..., c])
+            np.take(table[c], pixels[..., source[c]], out=out[..., c])
     return out
+
+
+def stack_uint8(crops: Sequence[np.ndarray], spec: PreprocessSpec) -> np.ndarray:
+    """uint8 NHWC RGB batch, for an engine that normalises inside its graph."""
+    return np.stack(crops)

@@ -95,6 +95,16 @@ def _run_on_data(job: dict, session, spec, metadata: dict, emit, stop: threading
                               "preprocessing": prep.to_dict()})
 
 
+def check_input_size(model, spec) -> None:
+    """--input-size must agree with a model whose input size is fixed."""
+    from ..errors import ConfigError
+
+    asked = (model.preprocessing or {}).get("input_size")
+    size = spec.shape[2] if spec.layout == "NCHW" else spec.shape[1]
+    if asked and asked != size:
+        raise ConfigError(f"--input-size {asked}: model {model.path} takes {size}x{size} images")
+
+
 def run_job(job: dict, emit, stop: threading.Event) -> dict:
     # Engine imports happen here, after the binding and environment are in place.
     from ..backends import get_backend
@@ -111,7 +121,8 @@ def run_job(job: dict, emit, stop: threading.Event) -> dict:
     engine = {"name": backend.name, "versions": backend.versions(), **session.applied_settings()}
     spec = session.input_spec
     metadata = describe(model.source, model.format, spec.name, spec.layout, session.num_classes,
-                        model.class_offset, model.preprocessing)
+                        model.class_offset, model.preprocessing, model.provenance)
+    check_input_size(model, spec)
     emit({"type": "loaded", "input": spec.to_dict(), "load_timings": session.load_timings,
           "engine": engine, "metadata": metadata})
     if job.get("data"):

@@ -8,9 +8,9 @@ from typing import Callable, Mapping
 
 from ..config import ModelConfig
 from ..errors import ModelError
-from . import builtin
+from . import builtin, provenance
 from .cache import default_cache_dir, get_or_build
-from .detect import IR, ONNX, detect_format
+from .detect import IR, ONNX, STATE_DICT, detect_format
 
 
 @dataclass(frozen=True)
@@ -26,14 +26,22 @@ class ModelSpec:
     input_node: str | None = None
     output_node: str | None = None
     class_offset: int | None = None
-    preprocessing: str | None = None
+    preprocessing: dict | None = None  # the user's overrides (flags)
     macs_per_image: int | None = None
     sha256: str | None = None
     mean: tuple[float, float, float] = (123.675, 116.28, 103.53)
     std: tuple[float, float, float] = (58.395, 57.12, 57.375)
+    provenance: dict | None = None  # what the file says about itself (see models.provenance)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def input_size(self) -> int:
+        """Height/width for a model whose input size is not fixed: flag, metadata, else 224."""
+        for layer in (self.preprocessing, (self.provenance or {}).get("preprocessing")):
+            if layer and layer.get("input_size"):
+                return int(layer["input_size"])
+        return 224
 
 
 def model_spec_from_dict(data: Mapping) -> ModelSpec:
@@ -59,11 +67,14 @@ def builtin_model(config: ModelConfig, environ: Mapping[str, str],
     return ModelSpec(path=str(path), name="resnet50_v1.5 (built-in)", source="builtin",
                      random_weights=True, macs_per_image=builtin.macs_per_image(), sha256=digest,
                      cache_dir=str(cache), class_offset=config.class_offset,
-                     preprocessing=config.preprocessing)
+                     preprocessing=config.preprocessing,
+                     provenance=provenance.builtin(config.seed))
 
 
-def _check_onnx(path: Path) -> None:
-    """Parse the ONNX protobuf (weights left on disk): catches non-models and truncation early."""
+def _check_onnx(path: Path) -> dict | None:
+    """Parse the ONNX protobuf (weights left on disk): catches non-models and truncation early.
+
+    Returns the provenance the file carries, if any."""
     import onnx
 
     try:
@@ -73,6 +84,7 @@ def _check_onnx(path: Path) -> None:
                          f"{str(exc).splitlines()[0] if str(exc) else 'unreadable'})") from exc
     if not model.graph.node or not model.graph.input:
         raise ModelError(f"model file {path} is not a valid ONNX model (no graph)")
+    return provenance.from_onnx(model)
 
 
 def file_model(config: ModelConfig, environ: Mapping[str, str]) -> ModelSpec:
@@ -85,10 +97,13 @@ def file_model(config: ModelConfig, environ: Mapping[str, str]) -> ModelSpec:
     fmt = detect_format(path)
     if fmt == IR and not path.with_suffix(".bin").exists():
         raise ModelError(f"model file {path}: its weights {path.with_suffix('.bin')} are missing")
-    if fmt == ONNX:
-        _check_onnx(path)
+    about = (_check_onnx(path) if fmt == ONNX else None) or provenance.read_sidecar(path)
+    if about is None and fmt == STATE_DICT:
+        about = provenance.torchvision_checkpoint(str(path))
     return ModelSpec(path=str(path.resolve()), name=path.name, source="file",
-                     random_weights=False, macs_per_image=None, format=fmt,
+                     random_weights=bool((about or {}).get("random_weights")),
+                     macs_per_image=None, format=fmt,
                      cache_dir=str(cache_folder(config, environ)),
                      input_node=config.input_node, output_node=config.output_node,
-                     class_offset=config.class_offset, preprocessing=config.preprocessing)
+                     class_offset=config.class_offset, preprocessing=config.preprocessing,
+                     provenance=about)

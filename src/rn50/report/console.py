@@ -182,7 +182,9 @@ def data_lines(record: dict) -> list[str]:
     if acc:
         lines.append(f"Top-1 accuracy: {acc['top1']:.4f} ({acc['top1_correct']}/{acc['images']})"
                      f"   Top-5 accuracy: {acc['top5']:.4f} ({acc['top5_correct']}/"
-                     f"{acc['images']})")
+                     f"{acc['images']})" + ("   (random weights: chance level expected)"
+                                            if record.get("model", {}).get("random_weights")
+                                            else ""))
     if "classified" in record:
         lines.append(f"Classified {record['classified']} image(s)")
     summary = record.get("summary") or {}
