@@ -31,7 +31,8 @@ from .models.metadata import INTERPOLATIONS, PRESETS
 from .models.provenance import write_sidecar
 from .platform import detect_platform
 from .quantize import QUANTIZERS
-from .report.console import comparison_table, instance_plan_lines, platform_lines, settings_table
+from .report.console import (comparison_table, instance_plan_lines, platform_lines, preset_lines,
+                             settings_table)
 from .report.files import write_json
 from .settings import BINDINGS, UserFlags, plan_processes
 from .topology import load_topology
@@ -299,6 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print platform and settings as JSON")
     info.add_argument("--emit", choices=("env", "python"),
                       help="print the settings as shell exports or as Python for each engine")
+    info.add_argument("--preprocessing", action="store_true", dest="list_preprocessing",
+                      help="list the preprocessing presets and their fields")
     info.add_argument("--verbose", "-v", action="store_true", help="tracebacks on errors")
     add_settings_flags(info)
     info.set_defaults(func=cmd_info)
@@ -561,6 +564,9 @@ def cmd_build_tfrecords(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    if args.list_preprocessing:
+        print("\n".join(preset_lines()))
+        return 0
     platform = platform_for(args)
     processes = plan_processes(platform, user_flags(args), os.environ)
     settings = processes.base

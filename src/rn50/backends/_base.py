@@ -7,6 +7,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
+from ..data.preprocess import PreprocessSpec
 from ..models import ModelSpec
 from ..settings import Settings
 
@@ -35,6 +36,7 @@ class Session(Protocol):
 
     input_spec: InputSpec
     concurrency: int
+    preprocessing_in_graph: str | None  # how the engine normalises uint8 crops, or None
     load_timings: dict[str, float]
     num_classes: int | None  # width of the output (1001: background class at 0)
 
@@ -49,20 +51,38 @@ class Session(Protocol):
     def applied_settings(self) -> dict: ...
 
 
+PlanPreprocessing = Callable[[InputSpec, "int | None"], "PreprocessSpec | None"]
+"""Called by a backend that can normalise inside its graph, once it knows the model's input
+and output width: the preprocessing to embed (then the session takes uint8 NHWC RGB
+crops and says how in `preprocessing_in_graph`), or None."""
+
+
 class Backend(Protocol):
-    """An inference engine: loads a model under the given settings."""
+    """An inference engine: loads a model under the given settings.
+
+    Engines that cannot embed preprocessing ignore `preprocess`; their sessions
+    have `preprocessing_in_graph = None` and take the float tensor.
+    """
 
     name: str
 
     def versions(self) -> dict[str, str]: ...
 
-    def load(self, model: ModelSpec, settings: Settings, precision: str) -> Session: ...
+    def load(self, model: ModelSpec, settings: Settings, precision: str,
+             preprocess: PlanPreprocessing | None = None) -> Session: ...
+
+
+def uint8_input(spec: InputSpec) -> InputSpec:
+    """The input of a model that takes uint8 NHWC crops (preprocessing in its graph)."""
+    n, h, w = (spec.shape[0], *spec.shape[2:4]) if spec.layout == "NCHW" else spec.shape[:3]
+    return InputSpec(spec.name, (n, h, w, 3), "NHWC", "uint8")
 
 
 class SyncSession:
     """Submit/wait on top of `run` for engines that run one batch at a time."""
 
     concurrency = 1
+    preprocessing_in_graph: str | None = None
 
     def run(self, batch: np.ndarray) -> np.ndarray:  # pragma: no cover - overridden
         raise NotImplementedError

@@ -33,5 +33,6 @@ class NullBackend:
     def versions(self) -> dict[str, str]:
         return {"null": "1"}
 
-    def load(self, model: ModelSpec, settings: Settings, precision: str) -> NullSession:
+    def load(self, model: ModelSpec, settings: Settings, precision: str,
+             preprocess=None) -> NullSession:
         return NullSession(int(settings.batch_size.value))

@@ -18,7 +18,8 @@ from ..errors import EngineError, ModelError
 from ..models import ModelSpec
 from ..models.convert import onnx_for
 from ..settings import Settings
-from ._base import InputSpec, SyncSession, batch_shape, image_layout
+from ..data.preprocess import PreprocessSpec
+from ._base import InputSpec, SyncSession, batch_shape, image_layout, uint8_input
 
 PROVIDER = "CPUExecutionProvider"
 
@@ -44,12 +45,17 @@ def _count_ops(path: str, op_type: str) -> int:
     return sum(node.op_type == op_type for node in graph.node)
 
 
+IN_GRAPH = "Cast/Sub/Mul/Transpose nodes before the model: uint8 NHWC RGB in"
+
+
 class OnnxRuntimeSession(SyncSession):
     def __init__(self, session, input_spec: InputSpec, load_timings: dict[str, float],
-                 options: dict[str, Any], streams_note: str, quantize_nodes: int = 0) -> None:
+                 options: dict[str, Any], streams_note: str, quantize_nodes: int = 0,
+                 preprocessing_in_graph: str | None = None) -> None:
         self._session = session
+        self.preprocessing_in_graph = preprocessing_in_graph
         self._quantize_nodes = quantize_nodes
-        self._input = input_spec.name
+        self._input = session.get_inputs()[0].name  # `<name>_uint8` with preprocessing
         self.input_spec = input_spec
         self.load_timings = load_timings
         self._options = options
@@ -87,7 +93,8 @@ class OnnxRuntimeBackend:
     def versions(self) -> dict[str, str]:
         return {"onnxruntime": self._ort.__version__}
 
-    def load(self, model: ModelSpec, settings: Settings, precision: str) -> OnnxRuntimeSession:
+    def load(self, model: ModelSpec, settings: Settings, precision: str,
+             preprocess=None) -> OnnxRuntimeSession:
         ort = self._ort
         if precision not in ("fp32", "int8"):
             raise EngineError(f"--precision {precision}: the onnxruntime backend runs fp32 "
@@ -106,9 +113,15 @@ class OnnxRuntimeBackend:
                                               options["graph_optimization_level"])
         for key, value in options["config_entries"].items():
             so.add_session_config_entry(key, value)
+        embedded, source = None, path
+        if preprocess is not None:
+            spec, classes = _float_input(path, int(settings.batch_size.value), model)
+            embedded = preprocess(spec, classes)
+            if embedded is not None:
+                source = with_uint8_input(path, spec, embedded)
         start = time.perf_counter()
         try:
-            session = ort.InferenceSession(path, so, providers=[PROVIDER])
+            session = ort.InferenceSession(source, so, providers=[PROVIDER])
         except Exception as exc:  # ORT raises its own Fail/InvalidGraph types
             raise ModelError(f"model file {model.path} could not be loaded by ONNX Runtime: "
                              f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
@@ -118,13 +131,78 @@ class OnnxRuntimeBackend:
             raise ModelError(f"model {model.path} has {len(inputs)} inputs; an image classifier has one")
         dims = [d if isinstance(d, int) and d > 0 else -1 for d in inputs[0].shape]
         layout = image_layout(dims)
+        if embedded is not None:
+            return OnnxRuntimeSession(session, uint8_input(spec), {"read_s": 0.0,
+                                      "compile_s": load_s}, options, _streams_note(settings),
+                                      quantize_nodes, IN_GRAPH)
         if layout is None or inputs[0].type != "tensor(float)":
             raise ModelError(f"model {model.path}: input '{inputs[0].name}' is {inputs[0].type} "
                              f"{inputs[0].shape}, not a float image tensor (N,3,H,W or N,H,W,3)")
         shape = batch_shape(dims, layout, int(settings.batch_size.value), model.input_size())
-        note = "1 (one batch at a time)"
-        if settings.streams.value not in (1, "auto"):
-            note += f"; --streams {settings.streams.value} is an OpenVINO setting, not applied here"
         return OnnxRuntimeSession(session, InputSpec(inputs[0].name, shape, layout),
-                                  {"read_s": 0.0, "compile_s": load_s}, options, note,
-                                  quantize_nodes)
+                                  {"read_s": 0.0, "compile_s": load_s}, options,
+                                  _streams_note(settings), quantize_nodes)
+
+
+def _streams_note(settings: Settings) -> str:
+    note = "1 (one batch at a time)"
+    if settings.streams.value not in (1, "auto"):
+        note += f"; --streams {settings.streams.value} is an OpenVINO setting, not applied here"
+    return note
+
+
+def _float_input(path: str, batch: int, model: ModelSpec) -> tuple[InputSpec, int | None]:
+    """The model's image input and output width, read from the ONNX graph (weights not loaded)."""
+    import onnx
+
+    graph = onnx.load(path, load_external_data=False).graph
+    initializers = {init.name for init in graph.initializer}
+    inputs = [i for i in graph.input if i.name not in initializers]
+    if len(inputs) != 1:
+        raise ModelError(f"model {model.path} has {len(inputs)} inputs; an image classifier has one")
+    dims = [d.dim_value if d.dim_value > 0 else -1 for d in inputs[0].type.tensor_type.shape.dim]
+    layout = image_layout(dims)
+    if layout is None or inputs[0].type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
+        raise ModelError(f"model {model.path}: input '{inputs[0].name}' is not a float image "
+                         "tensor (N,3,H,W or N,H,W,3)")
+    out = graph.output[0].type.tensor_type.shape.dim
+    classes = out[-1].dim_value if out and out[-1].dim_value > 0 else None
+    return InputSpec(inputs[0].name, batch_shape(dims, layout, batch, model.input_size()),
+                     layout), classes
+
+
+def with_uint8_input(path: str, spec: InputSpec, prep: PreprocessSpec) -> bytes:
+    """The ONNX model taking uint8 NHWC RGB crops: Cast, channel order, (v - 255 m) * 1/(255 s)
+    (or on 0-255) and the transpose to the model's layout as nodes before its first one."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(path)
+    graph = model.graph
+    name = spec.name
+    n, h, w = (spec.shape[0], *spec.shape[2:4]) if spec.layout == "NCHW" else spec.shape[:3]
+    factor = 255.0 if prep.scale == "0-1" else 1.0
+    mean = np.asarray([factor * m for m in prep.mean], np.float32)
+    inv_std = np.asarray([1.0 / (factor * s) for s in prep.std], np.float32)
+    consts = {"rn50_pre_mean": mean, "rn50_pre_inv_std": inv_std,
+              "rn50_pre_bgr": np.asarray([2, 1, 0], np.int64)}
+    graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in consts.items())
+    steps = [("Cast", [], {"to": TensorProto.FLOAT})]
+    if prep.channel_order == "BGR":
+        steps.append(("Gather", ["rn50_pre_bgr"], {"axis": 3}))
+    steps += [("Sub", ["rn50_pre_mean"], {}), ("Mul", ["rn50_pre_inv_std"], {})]
+    if spec.layout == "NCHW":
+        steps.append(("Transpose", [], {"perm": [0, 3, 1, 2]}))
+    nodes, current = [], f"{name}_uint8"
+    for index, (op, extra, attrs) in enumerate(steps):
+        out = name if index == len(steps) - 1 else f"rn50_pre_{index}"
+        nodes.append(helper.make_node(op, [current, *extra], [out], name=f"rn50_pre_{op}_{index}",
+                                      **attrs))
+        current = out
+    original = next(i for i in graph.input if i.name == name)
+    graph.input.remove(original)
+    graph.input.insert(0, helper.make_tensor_value_info(f"{name}_uint8", TensorProto.UINT8,
+                                                        [n, h, w, 3]))
+    for position, node in enumerate(nodes):
+        graph.node.insert(position, node)
+    return model.SerializeToString()

@@ -20,7 +20,8 @@ from ..models import ModelSpec
 from ..models.convert import onnx_for
 from ..models.detect import STATE_DICT
 from ..settings import Settings
-from ._base import InputSpec, batch_shape, image_layout
+from ..data.preprocess import PreprocessSpec
+from ._base import InputSpec, PlanPreprocessing, batch_shape, image_layout, uint8_input
 
 # int8: the model itself is quantized (NNCF); other layers run in the engine's default
 PRECISION_HINTS = {"fp32": "f32", "bfloat16": "bf16", "int8": None}
@@ -73,6 +74,7 @@ def _image_input(model, batch_size: int, path: str, default_size: int = 224) -> 
 
 
 class OpenVINOSession:
+    preprocessing_in_graph: str | None = None
     def __init__(self, compiled, input_spec: InputSpec, load_timings: dict[str, float],
                  requested: dict[str, Any]) -> None:
         import openvino as ov
@@ -165,7 +167,8 @@ class OpenVINOBackend:
         return {"openvino": self._ov.get_version(),
                 "device": str(self._core.get_property("CPU", "FULL_DEVICE_NAME"))}
 
-    def load(self, model: ModelSpec, settings: Settings, precision: str) -> OpenVINOSession:
+    def load(self, model: ModelSpec, settings: Settings, precision: str,
+             preprocess: PlanPreprocessing | None = None) -> OpenVINOSession:
         if precision not in PRECISION_HINTS:
             raise EngineError(f"--precision {precision}: not supported by the openvino backend yet")
         batch_size = int(settings.batch_size.value)
@@ -182,8 +185,39 @@ class OpenVINOBackend:
             ov_model.reshape({ov_model.inputs[0]: list(spec.shape)})
         except RuntimeError as exc:
             raise ModelError(f"model {model.path} cannot take input shape {spec.shape}") from exc
+        embedded = preprocess(spec, _output_width(ov_model)) if preprocess else None
+        if embedded is not None:
+            ov_model, spec = with_uint8_input(ov_model, spec, embedded), uint8_input(spec)
         config = openvino_config(settings, precision)
         start = time.perf_counter()
         compiled = self._core.compile_model(ov_model, "CPU", config)
         compile_s = time.perf_counter() - start
-        return OpenVINOSession(compiled, spec, {"read_s": read_s, "compile_s": compile_s}, config)
+        session = OpenVINOSession(compiled, spec, {"read_s": read_s, "compile_s": compile_s},
+                                  config)
+        session.preprocessing_in_graph = ("OpenVINO PrePostProcessor: uint8 NHWC RGB in"
+                                          if embedded is not None else None)
+        return session
+
+
+def _output_width(ov_model) -> int | None:
+    width = ov_model.outputs[0].get_partial_shape()[-1]
+    return width.get_length() if width.is_static else None
+
+
+def with_uint8_input(ov_model, spec: InputSpec, prep: PreprocessSpec):
+    """The model taking uint8 NHWC RGB crops: type, layout, channel order, scale, mean and
+    std done by OpenVINO's PrePostProcessor inside the compiled graph."""
+    import openvino as ov
+    from openvino.preprocess import ColorFormat, PrePostProcessor
+
+    ppp = PrePostProcessor(ov_model)
+    tensor, steps = ppp.input().tensor(), ppp.input().preprocess()
+    tensor.set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
+    tensor.set_color_format(ColorFormat.RGB)
+    ppp.input().model().set_layout(ov.Layout(spec.layout))
+    steps.convert_element_type(ov.Type.f32)
+    if prep.channel_order == "BGR":
+        steps.convert_color(ColorFormat.BGR)
+    factor = 255.0 if prep.scale == "0-1" else 1.0  # (v/255 - m)/s = (v - 255 m)/(255 s)
+    steps.mean([factor * m for m in prep.mean]).scale([factor * s for s in prep.std])
+    return ppp.build()

@@ -97,7 +97,8 @@ class TensorFlowBackend:
     def versions(self) -> dict[str, str]:
         return {"tensorflow": self._tf.__version__}
 
-    def load(self, model: ModelSpec, settings: Settings, precision: str) -> TensorFlowSession:
+    def load(self, model: ModelSpec, settings: Settings, precision: str,
+             preprocess=None) -> TensorFlowSession:
         tf = self._tf
         if precision not in ("fp32", "bfloat16"):
             raise EngineError(f"--precision {precision}: the tensorflow backend runs fp32 and "

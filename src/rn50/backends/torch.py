@@ -124,7 +124,8 @@ class TorchBackend:
     def versions(self) -> dict[str, str]:
         return {"torch": self._torch.__version__}
 
-    def load(self, model: ModelSpec, settings: Settings, precision: str) -> TorchSession:
+    def load(self, model: ModelSpec, settings: Settings, precision: str,
+             preprocess=None) -> TorchSession:
         torch = self._torch
         if precision not in ("fp32", "bfloat16", "int8"):
             raise EngineError(f"--precision {precision}: the torch backend runs fp32, bfloat16 "

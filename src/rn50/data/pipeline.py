@@ -19,7 +19,7 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import DataError
-from .preprocess import PreprocessSpec, decode_and_crop, normalize
+from .preprocess import PreprocessSpec, decode_and_crop, normalize, stack_uint8
 from .sources import DataSource, Skipped, Unit
 
 
@@ -50,11 +50,13 @@ class Pipeline:
     def __init__(self, source: DataSource, spec: PreprocessSpec, batch_size: int,
                  workers: int = 2, prefetch: int = 2, shortcut: bool = True,
                  strict: bool = False, max_images: int | None = None, repeat: bool = False,
-                 skip_keys: frozenset[str] = frozenset()):
+                 skip_keys: frozenset[str] = frozenset(), uint8: bool = False):
         self.source, self.spec, self.batch_size = source, spec, batch_size
         self.shortcut, self.strict = shortcut, strict
         self.max_images, self.repeat, self.skip_keys = max_images, repeat, skip_keys
         self.window = max(1, prefetch) * batch_size
+        # uint8 NHWC crops for an engine that normalises in its graph, else the float batch
+        self.assemble = stack_uint8 if uint8 else normalize
         self.workers = workers
         self.executor = (ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(
             "spawn")) if workers > 0 else None)
@@ -134,9 +136,9 @@ class Pipeline:
             units.append(item[0])
             crops.append(item[1])
             if len(units) == self.batch_size:
-                yield Batch(units, normalize(crops, self.spec), skipped)
+                yield Batch(units, self.assemble(crops, self.spec), skipped)
                 units, crops, skipped = [], [], []
         if units:
-            yield Batch(units, normalize(crops, self.spec), skipped)
+            yield Batch(units, self.assemble(crops, self.spec), skipped)
         elif skipped:
             yield Batch([], np.empty((0,)), skipped)

@@ -65,14 +65,18 @@ def _run_on_data(job: dict, session, spec, metadata: dict, emit, stop: threading
     if scenario == "accuracy" and not source.labelled:
         raise DataError(f"{source.description}: no labels, and accuracy needs them "
                         "(TFRecords with image/class/label, class folders, or val_map.txt)")
+    in_graph = getattr(session, "preprocessing_in_graph", None)
+    normalised = f"in the engine graph ({in_graph})" if in_graph else \
+        "in the engine process (NumPy tables)"
     emit({"type": "data", "description": source.description, "labelled": source.labelled,
-          "label_note": source.label_note, "preprocessing": prep.to_dict(),
-          "workers": data["workers"], "shortcut": data["shortcut"]})
+          "label_note": source.label_note,
+          "preprocessing": dict(prep.to_dict(), sources=metadata["preprocessing"]["sources"]),
+          "normalised": normalised, "workers": data["workers"], "shortcut": data["shortcut"]})
     batch_size = spec.shape[0]
     pipeline = Pipeline(source, prep, batch_size, workers=data["workers"],
                         shortcut=data["shortcut"], strict=data["strict"],
                         max_images=data.get("max_images"), repeat=scenario == "benchmark",
-                        skip_keys=frozenset(data.get("skip_keys", ())))
+                        skip_keys=frozenset(data.get("skip_keys", ())), uint8=bool(in_graph))
     offset = metadata["class_offset"]
     total = source.count(pipeline.skip_keys)
     if data.get("max_images"):
@@ -91,8 +95,20 @@ def _run_on_data(job: dict, session, spec, metadata: dict, emit, stop: threading
             except Interrupted as exc:
                 raise KeyboardInterrupt(str(exc)) from None
     return dict(result, data={"description": source.description, "kind": source.kind,
-                              "label_note": source.label_note,
-                              "preprocessing": prep.to_dict()})
+                              "label_note": source.label_note, "normalised": normalised,
+                              "preprocessing": dict(prep.to_dict(),
+                                                    sources=metadata["preprocessing"]["sources"])})
+
+
+def input_preprocessing(model, spec, num_classes):
+    """The preprocessing of a model whose input is `spec` (before any is embedded)."""
+    from ..data.preprocess import spec_from_metadata
+    from ..models.metadata import describe
+
+    meta = describe(model.source, model.format, spec.name, spec.layout, num_classes,
+                    model.class_offset, model.preprocessing, model.provenance)
+    size = spec.shape[2] if spec.layout == "NCHW" else spec.shape[1]
+    return spec_from_metadata(meta["preprocessing"], spec.layout, crop=size)
 
 
 def check_input_size(model, spec) -> None:
@@ -117,7 +133,9 @@ def run_job(job: dict, emit, stop: threading.Event) -> dict:
     settings = settings_from_dict(job["settings"])
     model = model_spec_from_dict(job["model"])
     backend = get_backend(job["backend"])
-    session = backend.load(model, settings, job["precision"])
+    plan = (lambda spec, classes: input_preprocessing(model, spec, classes)) \
+        if job.get("data") else None  # real images: normalised in the graph where it can
+    session = backend.load(model, settings, job["precision"], preprocess=plan)
     engine = {"name": backend.name, "versions": backend.versions(), **session.applied_settings()}
     spec = session.input_spec
     metadata = describe(model.source, model.format, spec.name, spec.layout, session.num_classes,

@@ -6,6 +6,7 @@ import shlex
 
 from ..launch.launcher import LaunchPlan
 from ..measure.progress import format_eta
+from ..models.metadata import PRESETS, resize_for
 from ..platform import Platform, format_cpulist
 from ..settings import Choice, ProcessPlan, Settings
 
@@ -162,15 +163,40 @@ def instance_result_lines(record: dict) -> list[str]:
     return lines
 
 
+def preset_lines() -> list[str]:
+    """`rn50 info --preprocessing`: every preset, field by field."""
+    lines = ["Preprocessing presets (--preprocessing NAME; any field can be overridden by its "
+             "flag: --input-size --crop-pct --interpolation --channel-order --scale --mean "
+             "--std):"]
+    for name, preset in PRESETS.items():
+        lines.append(f"  {name}: {preset['about']}")
+        lines.append(f"    input {preset['input_size']}, resize shorter side to "
+                     f"{resize_for(preset['input_size'], preset['crop_pct'])} (crop_pct "
+                     f"{preset['crop_pct']}), {preset['interpolation']}, "
+                     f"{preset['channel_order']}, {preset['scale']}, mean {preset['mean']}, "
+                     f"std {preset['std']}")
+    return lines
+
+
+def preprocessing_lines(prep: dict, where: str) -> list[str]:
+    """The preprocessing a run uses, with where each field came from."""
+    by_source: dict[str, list[str]] = {}
+    for field, source in prep.get("sources", {}).items():
+        by_source.setdefault(source, []).append(field)
+    return [f"Preprocessing ({prep['name']}): shorter side to {prep['resize']} with "
+            f"{prep.get('filter', prep['interpolation'])}, centre crop {prep['crop']}, "
+            f"{prep.get('channel_order', 'RGB')}, {prep['scale']}, mean {prep['mean']}, "
+            f"std {prep['std']}, {prep['layout']}; normalised {where}",
+            "  fields from: " + "; ".join(f"{source}: {', '.join(fields)}"
+                                          for source, fields in by_source.items())]
+
+
 def data_source_lines(message: dict) -> list[str]:
     """What the real-data pipeline reads and how it preprocesses."""
-    prep = message["preprocessing"]
     lines = [f"Data: {message['description']}"
              + (f" ({message['label_note']})" if message.get("label_note") else "")]
-    lines.append(f"Preprocessing ({prep['name']}): shorter side to {prep['resize']} with "
-                 f"{prep['interpolation']}, centre crop {prep['crop']}, {prep['scale']}, "
-                 f"mean {prep['mean']}, std {prep['std']}, {prep['layout']}; "
-                 f"{message['workers']} decode process(es); JPEG DCT shortcut "
+    lines += preprocessing_lines(message["preprocessing"], message.get("normalised", ""))
+    lines.append(f"Decoding: {message['workers']} decode process(es); JPEG DCT shortcut "
                  f"{'on' if message['shortcut'] else 'off'}")
     return lines
 
