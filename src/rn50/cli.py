@@ -92,6 +92,9 @@ def add_data_flags(parser: argparse.ArgumentParser, location: bool = True) -> No
     group.add_argument("--strict", action="store_true",
                        help="stop at the first bad image or record instead of skipping it")
     group.add_argument("--max-images", type=int, help="use at most this many images")
+    group.add_argument("--no-graph-preprocessing", action="store_true",
+                       help="normalise in NumPy in the engine process, not inside the engine's "
+                       "graph (OpenVINO, ONNX Runtime take uint8 crops by default)")
 
 
 def add_calibration_flags(parser: argparse.ArgumentParser) -> None:
@@ -121,7 +124,8 @@ def data_config(args: argparse.Namespace, paths=None, **extra) -> DataConfig | N
         return None
     return DataConfig(tuple(paths), labels_file=args.labels_file, workers=args.data_workers,
                       shortcut=not args.no_decode_shortcut, strict=args.strict,
-                      max_images=args.max_images, **extra)
+                      max_images=args.max_images,
+                      graph_preprocessing=not args.no_graph_preprocessing, **extra)
 
 
 def cores_per_instance(text: str) -> int | str:

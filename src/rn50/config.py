@@ -37,6 +37,7 @@ class DataConfig:
     max_images: int | None = None
     top_k: int = 5
     skip_keys: tuple[str, ...] = ()  # already classified (resume)
+    graph_preprocessing: bool = True  # normalise inside the engine graph where it can
 
     def __post_init__(self) -> None:
         if self.workers is not None and self.workers < 0:
@@ -50,7 +51,8 @@ class DataConfig:
         workers = self.workers if self.workers is not None else max(1, min(8, physical_cores // 8))
         return {"paths": list(self.paths), "labels_file": self.labels_file, "workers": workers,
                 "shortcut": self.shortcut, "strict": self.strict, "max_images": self.max_images,
-                "top_k": self.top_k, "skip_keys": list(self.skip_keys)}
+                "top_k": self.top_k, "skip_keys": list(self.skip_keys),
+                "graph_preprocessing": self.graph_preprocessing}
 
 
 @dataclass(frozen=True)

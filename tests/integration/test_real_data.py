@@ -202,10 +202,10 @@ def test_sources_map_labels(tmp_path):
 def test_pipeline_order_max_images_and_repeat(tmp_path):
     from rn50.data.pipeline import Pipeline
     from rn50.data.preprocess import spec_from_metadata
-    from rn50.models.metadata import PREPROCESSING
+    from rn50.models.metadata import resolve_preprocessing
 
     data = write_set(tmp_path / "d", [photo(300, 260, i) for i in range(5)], [1, 2, 3, 4, 5])
-    spec = spec_from_metadata(dict(PREPROCESSING["torchvision"], name="torchvision"), "NCHW")
+    spec = spec_from_metadata(resolve_preprocessing(("torchvision", "test")), "NCHW")
     source = open_source([str(data)])
     with Pipeline(source, spec, batch_size=2, workers=2, max_images=3) as pipeline:
         batches = list(pipeline.batches())

@@ -134,7 +134,7 @@ def run_job(job: dict, emit, stop: threading.Event) -> dict:
     model = model_spec_from_dict(job["model"])
     backend = get_backend(job["backend"])
     plan = (lambda spec, classes: input_preprocessing(model, spec, classes)) \
-        if job.get("data") else None  # real images: normalised in the graph where it can
+        if (job.get("data") or {}).get("graph_preprocessing") else None  # real images
     session = backend.load(model, settings, job["precision"], preprocess=plan)
     engine = {"name": backend.name, "versions": backend.versions(), **session.applied_settings()}
     spec = session.input_spec
