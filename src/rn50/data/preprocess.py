@@ -117,21 +117,25 @@ def centre_crop_box(width: int, height: int, crop: int, tf_geometry: bool = Fals
     return left, top, left + crop, top + crop
 
 
-def tf_legacy_bilinear(pixels: np.ndarray, out_height: int, out_width: int) -> np.ndarray:
+def tf_legacy_bilinear(pixels: np.ndarray, out_height: int, out_width: int,
+                       window: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """TF1 `resize_bilinear(align_corners=False, half_pixel_centers=False)` of an HWC array.
 
-    Source coordinate of output pixel i is i * in/out; no antialiasing.
+    Source coordinate of output pixel i is i * in/out; no antialiasing. With
+    `window` (left, top, right, bottom) only those output pixels are computed:
+    the same values as resizing everything and cropping.
     """
     in_h, in_w = pixels.shape[:2]
+    left, top, right, bottom = window or (0, 0, out_width, out_height)
 
-    def axis(n_in: int, n_out: int):
-        pos = np.arange(n_out, dtype=np.float64) * (n_in / n_out)
+    def axis(n_in: int, n_out: int, start: int, stop: int):
+        pos = np.arange(start, stop, dtype=np.float64) * (n_in / n_out)
         low = np.floor(pos).astype(np.int64)
         high = np.minimum(low + 1, n_in - 1)
         return low, high, (pos - low).astype(np.float32)
 
-    y0, y1, wy = axis(in_h, out_height)
-    x0, x1, wx = axis(in_w, out_width)
+    y0, y1, wy = axis(in_h, out_height, top, bottom)
+    x0, x1, wx = axis(in_w, out_width, left, right)
     src = pixels.astype(np.float32)
     top = src[y0][:, x0] * (1 - wx)[None, :, None] + src[y0][:, x1] * wx[None, :, None]
     bottom = src[y1][:, x0] * (1 - wx)[None, :, None] + src[y1][:, x1] * wx[None, :, None]
@@ -164,11 +168,20 @@ def crop_image(image: Image.Image, spec: PreprocessSpec,
     new_w, new_h = resized_size(width, height, spec.resize, spec.tf_geometry)
     box = centre_crop_box(new_w, new_h, spec.crop, spec.tf_geometry)
     if spec.tf_geometry:  # rounded to uint8 for transport: at most 0.5 of 255 off
-        left, top, right, bottom = box
-        resized = tf_legacy_bilinear(np.asarray(image), new_h, new_w)
-        return np.clip(np.rint(resized[top:bottom, left:right]), 0, 255).astype(np.uint8)
-    resized = image.resize((new_w, new_h), PIL_FILTERS[spec.interpolation])
-    return np.asarray(resized.crop(box), dtype=np.uint8)
+        crop = tf_legacy_bilinear(np.asarray(image), new_h, new_w, box)
+        return np.clip(np.rint(crop), 0, 255).astype(np.uint8)
+    # Only the crop is resampled: PIL resizes the matching source box (its filter still
+    # reads the pixels around it), ~40% less work than resizing the whole image and
+    # cropping, and equal to it within rounding (1 of 255 apart at most, 2 for bicubic;
+    # tested).
+    left, top, right, bottom = box
+    sx, sy = width / new_w, height / new_h
+    source = (left * sx, top * sy, right * sx, bottom * sy)
+    if image.size != (width, height):  # decoded smaller (JPEG draft): its own coordinates
+        fx, fy = image.size[0] / width, image.size[1] / height
+        source = (source[0] * fx, source[1] * fy, source[2] * fx, source[3] * fy)
+    resized = image.resize((spec.crop, spec.crop), PIL_FILTERS[spec.interpolation], box=source)
+    return np.asarray(resized, dtype=np.uint8)
 
 
 def decode_and_crop(data: bytes, spec: PreprocessSpec, shortcut: bool = True) -> np.ndarray:
