@@ -74,8 +74,9 @@ class DataSource:
             return
         codec = ExampleCodec()
         for path in self.tfrecords:
+            resolved = path.resolve()
             for record in iter_records(path):
-                key = f"{path.resolve()}#{record.index}"
+                key = f"{resolved}#{record.index}"
                 if isinstance(record, BadRecord):
                     yield Skipped(key, record.describe())
                     continue
