@@ -38,6 +38,7 @@ from .scenarios.benchmark import BenchmarkPlan, merge_instances
 from .settings import ProcessPlan, Settings, UserFlags, plan_processes
 from .settings import recommend as _recommend
 
+
 def random_weights_note(model: ModelSpec) -> str:
     what = ("the built-in model" if model.source == "builtin" else
             f"{model.name} ({(model.provenance or {}).get('origin', 'by its metadata')})")

@@ -58,8 +58,7 @@ def _run_on_data(job: dict, session, spec, metadata: dict, emit, stop: threading
     from ..scenarios.real_data import run_accuracy, run_classify, run_data_benchmark
 
     data = job["data"]
-    size = spec.shape[2] if spec.layout == "NCHW" else spec.shape[1]
-    prep = spec_from_metadata(metadata["preprocessing"], spec.layout, crop=size)
+    prep = spec_from_metadata(metadata["preprocessing"], spec.layout, crop=_size(spec))
     source = open_source(data["paths"], data.get("labels_file"))
     scenario = job["scenario"]
     if scenario == "accuracy" and not source.labelled:
@@ -107,8 +106,12 @@ def input_preprocessing(model, spec, num_classes):
 
     meta = describe(model.source, model.format, spec.name, spec.layout, num_classes,
                     model.class_offset, model.preprocessing, model.provenance)
-    size = spec.shape[2] if spec.layout == "NCHW" else spec.shape[1]
-    return spec_from_metadata(meta["preprocessing"], spec.layout, crop=size)
+    return spec_from_metadata(meta["preprocessing"], spec.layout, crop=_size(spec))
+
+
+def _size(spec) -> int:
+    """Height (= width) of the images an input takes."""
+    return spec.shape[2] if spec.layout == "NCHW" else spec.shape[1]
 
 
 def check_input_size(model, spec) -> None:
@@ -116,7 +119,7 @@ def check_input_size(model, spec) -> None:
     from ..errors import ConfigError
 
     asked = (model.preprocessing or {}).get("input_size")
-    size = spec.shape[2] if spec.layout == "NCHW" else spec.shape[1]
+    size = _size(spec)
     if asked and asked != size:
         raise ConfigError(f"--input-size {asked}: model {model.path} takes {size}x{size} images")
 

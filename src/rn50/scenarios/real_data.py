@@ -94,6 +94,12 @@ def run_accuracy(session: Session, batches: Iterator[Batch], batch_size: int,
     """Top-1 / top-5 over every labelled image the batches hold."""
     counter, skipped = TopK(), []
     counting = Counting(total)
+
+    def report() -> None:
+        top1, top5 = counter.rates()
+        emit({"type": "accuracy", "images": counter.count, "top1": top1, "top5": top5,
+              "skipped": len(skipped), **counting.fields()})
+
     for batch in batches:
         skipped += [s.reason for s in batch.skipped]
         if not batch.units:
@@ -104,15 +110,12 @@ def run_accuracy(session: Session, batches: Iterator[Batch], batch_size: int,
         predicted, _ = top_labels(_outputs(session, batch, batch_size), 5, class_offset)
         counter.update(predicted, batch.labels)
         if counting.due(counter.count, batch_size):
-            top1, top5 = counter.rates()
-            emit({"type": "accuracy", "images": counter.count, "top1": top1, "top5": top5,
-                  "skipped": len(skipped), **counting.fields()})
+            report()
         if should_stop():
             break
-    top1, top5 = counter.rates()
     if counter.count and counting.ticker.last_count != counter.count:
-        emit({"type": "accuracy", "images": counter.count, "top1": top1, "top5": top5,
-              "skipped": len(skipped), **counting.fields()})
+        report()  # Model Zoo's last line always has the final figures
+    top1, top5 = counter.rates()
     return {"accuracy": {"images": counter.count, "top1": top1, "top5": top5,
                          "top1_correct": counter.top1, "top5_correct": counter.top5},
             "skipped": skipped, "interrupted": bool(should_stop())}
