@@ -50,7 +50,7 @@ class TwoStreamSession:
         self.in_flight.sort(key=lambda item: item[0])
         finish, on_done = self.in_flight.pop(0)
         self.clock.now = max(self.clock.now, finish)
-        on_done()
+        on_done(lambda: None)
 
     def wait_idle(self) -> None:
         if len(self.in_flight) == self.concurrency:

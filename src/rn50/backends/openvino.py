@@ -93,7 +93,8 @@ class OpenVINOSession:
         self._idle = 0
         if self.concurrency > 1:
             self._queue = ov.AsyncInferQueue(compiled, self.concurrency)
-            self._queue.set_callback(lambda request, on_done: on_done())
+            self._queue.set_callback(
+                lambda request, on_done: on_done(lambda: request.get_output_tensor(0).data))
 
     def _bind(self, request, slot: int, batch: np.ndarray) -> None:
         # Zero-copy input: the request reads the caller's array in place.
@@ -110,10 +111,10 @@ class OpenVINOSession:
         if self._queue is not None:
             self._idle = self._queue.get_idle_request_id()
 
-    def submit(self, batch: np.ndarray, on_done: Callable[[], None]) -> None:
+    def submit(self, batch: np.ndarray, on_done: Callable[[Callable], None]) -> None:
         if self._queue is None:
-            self.run(batch)
-            on_done()
+            output = self.run(batch)
+            on_done(lambda: output)
             return
         slot = self._idle
         self._bind(self._queue[slot], slot, batch)

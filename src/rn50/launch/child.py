@@ -1,20 +1,28 @@
-"""Entry point of the benchmark child process.
+"""The engine worker process: loads a model once, then answers requests until closed.
 
-Started by `launcher.run_workers` with the environment and CPU binding already
-in place. Reads its job (one JSON line) on stdin and writes JSON-lines messages
-to the file descriptor named on its command line: `started` (what the process
-really got: affinity, environment), `loaded`, `progress`, and `result` or
-`error`. In a multi-instance run (`barrier` in the job) it says `ready` after
-warm-up and waits for a `go` line on stdin, so all instances time together.
-Ctrl-C (SIGINT) or SIGTERM ends the current phase after the step in flight; the
-result then holds the steps timed so far, marked `interrupted`.
+Started by `launch.worker.EngineWorker` with its environment and CPU binding
+already in place; talks over the SOCK_SEQPACKET channel named on its command
+line (see `launch.channel`). Requests (`op`):
+
+- `load`: backend, precision, model, settings -> `started`, then `loaded`
+  (input, engine read-back, metadata, load timings) or `error` (and exit);
+- `run`: a scenario from `scenarios.REGISTRY`, run here, next to the engine ->
+  its events (`phase`, `progress`, ...), then `result` or `error`. With
+  `barrier`, the scenario says `ready` after warm-up and waits for `go`;
+- `shm` (+ a memfd): map the request slots; `infer`: run the batch in a slot,
+  reply `done` (output written to the slot) or `failed`;
+- `close`: exit.
+
+Ctrl-C (SIGINT) or SIGTERM ends a running scenario after the step in flight;
+its result then holds the steps timed so far, marked `interrupted`.
 """
 
 from __future__ import annotations
 
-import json
+import mmap
 import os
 import signal
+import socket
 import sys
 import threading
 import traceback
@@ -22,6 +30,7 @@ import traceback
 import numpy as np
 
 from ..errors import Rn50Error
+from .channel import Channel, Closed
 
 
 def _observed(env_names) -> dict:
@@ -37,66 +46,9 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _wait_for_go(emit, stop: threading.Event) -> None:
-    """The barrier: say we are warm, then wait until the parent releases every instance."""
-    from ..errors import WorkerError
-
-    emit({"type": "ready"})
-    word = sys.stdin.readline().strip()
-    if word != "go" or stop.is_set():
-        raise WorkerError("stopped before the timed region (another instance failed, "
-                          "or Ctrl-C)")
-
-
-def _run_on_data(job: dict, session, spec, metadata: dict, emit, stop: threading.Event) -> dict:
-    """Accuracy, classification or the end-to-end benchmark on real images."""
-    from ..data.pipeline import Pipeline
-    from ..data.preprocess import spec_from_metadata
-    from ..data.sources import open_source
-    from ..errors import DataError
-    from ..scenarios.benchmark import BenchmarkPlan, Interrupted
-    from ..scenarios.real_data import run_accuracy, run_classify, run_data_benchmark
-
-    data = job["data"]
-    prep = spec_from_metadata(metadata["preprocessing"], spec.layout, crop=_size(spec))
-    source = open_source(data["paths"], data.get("labels_file"))
-    scenario = job["scenario"]
-    if scenario == "accuracy" and not source.labelled:
-        raise DataError(f"{source.description}: no labels, and accuracy needs them "
-                        "(TFRecords with image/class/label, class folders, or val_map.txt)")
-    in_graph = getattr(session, "preprocessing_in_graph", None)
-    normalised = f"in the engine graph ({in_graph})" if in_graph else \
-        "in the engine process (NumPy tables)"
-    emit({"type": "data", "description": source.description, "labelled": source.labelled,
-          "label_note": source.label_note,
-          "preprocessing": dict(prep.to_dict(), sources=metadata["preprocessing"]["sources"]),
-          "normalised": normalised, "workers": data["workers"], "shortcut": data["shortcut"]})
-    batch_size = spec.shape[0]
-    pipeline = Pipeline(source, prep, batch_size, workers=data["workers"],
-                        shortcut=data["shortcut"], strict=data["strict"],
-                        max_images=data.get("max_images"), repeat=scenario == "benchmark",
-                        skip_keys=frozenset(data.get("skip_keys", ())), uint8=bool(in_graph))
-    offset = metadata["class_offset"]
-    total = source.count(pipeline.skip_keys)
-    if data.get("max_images"):
-        total = min(total, data["max_images"]) if total is not None else data["max_images"]
-    with pipeline:
-        batches = pipeline.batches()
-        if scenario == "accuracy":
-            result = run_accuracy(session, batches, batch_size, offset, emit, stop.is_set, total)
-        elif scenario == "classify":
-            result = run_classify(session, batches, batch_size, offset, data["top_k"], emit,
-                                  stop.is_set, total)
-        else:
-            try:
-                result = run_data_benchmark(session, batches, batch_size,
-                                            BenchmarkPlan(**job["plan"]), emit, stop.is_set)
-            except Interrupted as exc:
-                raise KeyboardInterrupt(str(exc)) from None
-    return dict(result, data={"description": source.description, "kind": source.kind,
-                              "label_note": source.label_note, "normalised": normalised,
-                              "preprocessing": dict(prep.to_dict(),
-                                                    sources=metadata["preprocessing"]["sources"])})
+def _size(spec) -> int:
+    """Height (= width) of the images an input takes."""
+    return spec.shape[2] if spec.layout == "NCHW" else spec.shape[1]
 
 
 def input_preprocessing(model, spec, num_classes):
@@ -109,11 +61,6 @@ def input_preprocessing(model, spec, num_classes):
     return spec_from_metadata(meta["preprocessing"], spec.layout, crop=_size(spec))
 
 
-def _size(spec) -> int:
-    """Height (= width) of the images an input takes."""
-    return spec.shape[2] if spec.layout == "NCHW" else spec.shape[1]
-
-
 def check_input_size(model, spec) -> None:
     """--input-size must agree with a model whose input size is fixed."""
     from ..errors import ConfigError
@@ -124,54 +71,151 @@ def check_input_size(model, spec) -> None:
         raise ConfigError(f"--input-size {asked}: model {model.path} takes {size}x{size} images")
 
 
-def run_job(job: dict, emit, stop: threading.Event) -> dict:
-    # Engine imports happen here, after the binding and environment are in place.
-    from ..backends import get_backend
-    from ..data.synthetic import synthetic_batch
-    from ..models.metadata import describe
-    from ..models.resolve import model_spec_from_dict
-    from ..scenarios.benchmark import BenchmarkPlan, Interrupted, run_benchmark
-    from ..settings import settings_from_dict
+def _error(exc: BaseException) -> dict:
+    """The `error` message for an exception: Rn50Errors by kind, engine failures with the
+    engine's meaningful line and the traceback (shown with --verbose)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return {"type": "error", "kind": "WorkerError",
+                "message": f"interrupted: {exc}" if str(exc) else "interrupted"}
+    if isinstance(exc, Rn50Error):
+        return {"type": "error", "kind": type(exc).__name__, "message": str(exc)}
+    return {"type": "error", "kind": "EngineError", "message": engine_line(exc),
+            "traceback": traceback.format_exc()}
 
-    settings = settings_from_dict(job["settings"])
-    model = model_spec_from_dict(job["model"])
-    backend = get_backend(job["backend"])
-    plan = (lambda spec, classes: input_preprocessing(model, spec, classes)) \
-        if (job.get("data") or {}).get("graph_preprocessing") else None  # real images
-    session = backend.load(model, settings, job["precision"], preprocess=plan)
-    engine = {"name": backend.name, "versions": backend.versions(), **session.applied_settings()}
-    spec = session.input_spec
-    metadata = describe(model.source, model.format, spec.name, spec.layout, session.num_classes,
-                        model.class_offset, model.preprocessing, model.provenance)
-    check_input_size(model, spec)
-    emit({"type": "loaded", "input": spec.to_dict(), "load_timings": session.load_timings,
-          "engine": engine, "metadata": metadata})
-    if job.get("data"):
-        result = _run_on_data(job, session, spec, metadata, emit, stop)
-        return dict(result, engine=engine, input=spec.to_dict(),
-                    load_timings=session.load_timings, model_metadata=metadata,
-                    peak_rss_mib=peak_rss_mib())
-    batch = synthetic_batch(spec.shape, spec.layout, model.mean, model.std, seed=job["data_seed"])
-    if job.get("scenario") == "outputs":  # parity: the raw outputs for these images
-        outputs = np.asarray(session.run(batch), dtype=np.float64)
-        result = {"outputs": outputs.reshape(outputs.shape[0], -1).tolist()}
-    else:
-        barrier = (lambda: _wait_for_go(emit, stop)) if job.get("barrier") else (lambda: None)
+
+def engine_line(exc: BaseException) -> str:
+    """`Type: the informative line` of an engine exception (not its 'Exception from file:line'
+    header, which hides the cause)."""
+    lines = [line.strip() for line in str(exc).splitlines()
+             if line.strip() and not line.strip().startswith("Exception from ")]
+    return f"{type(exc).__name__}: {lines[-1] if lines else ''}".rstrip(": ")
+
+
+class WorkerProcess:
+    """The request loop of one engine worker."""
+
+    def __init__(self, channel: Channel, stop: threading.Event) -> None:
+        self.channel, self.stop = channel, stop
+        self.context = None  # scenarios.WorkerContext once loaded
+        self.slots: list[tuple[np.ndarray, np.ndarray]] = []
+        self.memory: mmap.mmap | None = None
+
+    def emit(self, message: dict) -> None:
+        self.channel.send(message)
+
+    def serve(self) -> int:
+        while True:
+            try:
+                message, fds = self.channel.recv()
+            except Closed:
+                return 0
+            op = message.get("op")
+            if op == "close":
+                return 0
+            try:
+                if op == "load":
+                    self.load(message)
+                elif op == "run":
+                    self.run(message)
+                elif op == "shm":
+                    self.map_slots(message, fds[0])
+                elif op == "infer":
+                    self.infer(message)
+            except BaseException as exc:  # reported, never a traceback on the console
+                self.emit(_error(exc))
+                if op == "load" or isinstance(exc, Closed):
+                    return 3
+
+    def load(self, job: dict) -> None:
+        # Engine imports happen here, after the binding and environment are in place.
+        from ..backends import get_backend
+        from ..models.metadata import describe
+        from ..models.resolve import model_spec_from_dict
+        from ..scenarios import WorkerContext
+        from ..settings import settings_from_dict
+
+        self.emit({"type": "started", **_observed(job["settings"]["env"].keys())})
+        model = model_spec_from_dict(job["model"])
+        backend = get_backend(job["backend"])
+        plan = (lambda spec, classes: input_preprocessing(model, spec, classes)) \
+            if job.get("graph_preprocessing") else None
+        session = backend.load(model, settings_from_dict(job["settings"]), job["precision"],
+                               preprocess=plan)
+        engine = {"name": backend.name, "versions": backend.versions(),
+                  **session.applied_settings()}
+        spec = session.input_spec
+        metadata = describe(model.source, model.format, spec.name, spec.layout,
+                            session.num_classes, model.class_offset, model.preprocessing,
+                            model.provenance)
+        check_input_size(model, spec)
+        self.context = WorkerContext(session, model, spec, metadata, engine, self.emit,
+                                     self.stop, self.wait_for_go)
+        loaded = {"type": "loaded", "input": spec.to_dict(), "load_timings": session.load_timings,
+                  "engine": engine, "metadata": metadata}
+        if job.get("probe_output"):
+            probe = np.asarray(session.run(np.zeros(spec.shape, spec.dtype)))
+            loaded["output_elements"] = int(probe.size // spec.shape[0])
+        self.emit(loaded)
+
+    def wait_for_go(self) -> None:
+        """The barrier: say we are warm, then wait until rn50 releases every instance."""
+        from ..errors import WorkerError
+
+        self.emit({"type": "ready"})
+        message, _ = self.channel.recv()
+        if message.get("op") != "go" or self.stop.is_set():
+            raise WorkerError("stopped before the timed region (another instance failed, "
+                              "or Ctrl-C)")
+
+    def run(self, job: dict) -> None:
+        from ..scenarios import get_scenario
+
+        if self.context is None:
+            raise Rn50Error("no model loaded")
+        self.stop.clear()
+        result = get_scenario(job["scenario"])(self.context, job)
+        self.emit({"type": "result", "result": dict(
+            result, engine=self.context.engine, input=self.context.input_spec.to_dict(),
+            load_timings=self.context.session.load_timings,
+            model_metadata=self.context.metadata, peak_rss_mib=peak_rss_mib())})
+
+    def map_slots(self, layout: dict, fd: int) -> None:
+        self.memory = mmap.mmap(fd, layout["slots"] * layout["slot_bytes"])
+        os.close(fd)
+        shape, dtype = tuple(layout["shape"]), np.dtype(layout["dtype"])
+        self.slots = []
+        for slot in range(layout["slots"]):
+            base = slot * layout["slot_bytes"]
+            self.slots.append((np.ndarray(shape, dtype, self.memory, base),
+                               np.ndarray(tuple(layout["out_shape"]), np.float32, self.memory,
+                                          base + layout["in_bytes"])))
+
+    def infer(self, request: dict) -> None:
+        inputs, outputs = self.slots[request["slot"]]
+        rows = request["n"]
+        session = self.context.session
+
+        def on_done(output) -> None:
+            try:
+                result = np.asarray(output())
+                outputs[:rows] = result.reshape(result.shape[0], -1)[:rows]
+                self.channel.send({"type": "done", "id": request["id"]})
+            except Closed:
+                pass
+            except Exception as exc:  # noqa: BLE001 - the request fails, the worker lives
+                self.channel.send({"type": "failed", "id": request["id"],
+                                   "message": engine_line(exc)})
+
+        session.wait_idle()
         try:
-            result = run_benchmark(session, batch, BenchmarkPlan(**job["plan"]), emit=emit,
-                                   should_stop=stop.is_set, before_timing=barrier)
-        except Interrupted as exc:
-            raise KeyboardInterrupt(str(exc)) from None
-    return dict(result, engine=engine, input=spec.to_dict(), load_timings=session.load_timings,
-                model_metadata=metadata, peak_rss_mib=peak_rss_mib())
+            session.submit(inputs, on_done)
+        except Exception as exc:  # noqa: BLE001 - an engine failure on this batch
+            self.channel.send({"type": "failed", "id": request["id"],
+                               "message": engine_line(exc)})
 
 
 def main(argv: list[str]) -> int:
-    out = os.fdopen(int(argv[1]), "w", buffering=1)
-
-    def emit(message: dict) -> None:
-        out.write(json.dumps(message) + "\n")
-
+    channel = Channel(socket.socket(fileno=int(argv[1])))
     stop = threading.Event()
 
     def request_stop(signum, frame) -> None:  # Ctrl-C: finish the step in flight, report
@@ -179,24 +223,10 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    job = json.loads(sys.stdin.readline())
-    emit({"type": "started", **_observed(job["settings"]["env"].keys())})
     try:
-        result = run_job(job, emit, stop)
-    except KeyboardInterrupt as exc:
-        emit({"type": "error", "kind": "WorkerError",
-              "message": f"interrupted: {exc}" if str(exc) else "interrupted"})
-        return 130
-    except Rn50Error as exc:
-        emit({"type": "error", "kind": type(exc).__name__, "message": str(exc)})
-        return 3
-    except Exception as exc:  # an engine failure: report it, with its traceback
-        emit({"type": "error", "kind": "EngineError",
-              "message": f"{type(exc).__name__}: {exc}".splitlines()[0],
-              "traceback": traceback.format_exc()})
-        return 3
-    emit({"type": "result", "result": result})
-    return 0
+        return WorkerProcess(channel, stop).serve()
+    finally:
+        channel.close()
 
 
 if __name__ == "__main__":

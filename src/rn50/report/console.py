@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 
-from ..launch.launcher import LaunchPlan
+from ..launch.plan import LaunchPlan
 from ..measure.progress import format_eta
 from ..models.metadata import PRESETS, resize_for
 from ..platform import Platform, format_cpulist

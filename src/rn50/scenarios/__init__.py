@@ -1,1 +1,43 @@
-"""Scenarios: what is measured (the benchmark now; accuracy and classify later)."""
+"""Scenarios: what an engine worker does with its loaded model, one module each.
+
+A scenario module defines `run(ctx: WorkerContext, job: dict) -> dict`: it runs
+in the engine worker process, next to the engine (so timed loops pay no
+inter-process hop), sends its events with `ctx.emit`, stops early when
+`ctx.stop` is set, and returns its part of the result. Adding one = a module
+here + a line in REGISTRY (imported only when chosen).
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable
+
+REGISTRY = {
+    "benchmark": "rn50.scenarios.benchmark",  # synthetic, or end-to-end with real images
+    "accuracy": "rn50.scenarios.accuracy",
+    "classify": "rn50.scenarios.classify",
+    "outputs": "rn50.scenarios.outputs",  # raw outputs on synthetic images (check-parity)
+}
+
+
+@dataclass
+class WorkerContext:
+    """What a scenario gets: the loaded model and the means to report."""
+
+    session: Any  # backends.Session
+    model: Any  # models.ModelSpec
+    input_spec: Any  # backends.InputSpec
+    metadata: dict  # classes, class offset, preprocessing (models.metadata.describe)
+    engine: dict  # versions and read-back settings
+    emit: Callable[[dict], None]
+    stop: threading.Event
+    wait_for_go: Callable[[], None]  # the multi-instance start barrier
+
+
+def get_scenario(name: str) -> Callable[[WorkerContext, dict], dict]:
+    """The `run` function of a registered scenario."""
+    if name not in REGISTRY:
+        raise KeyError(f"unknown scenario {name!r}; known: {', '.join(REGISTRY)}")
+    return importlib.import_module(REGISTRY[name]).run

@@ -88,7 +88,7 @@ def _run_phase(session: Session, batch: np.ndarray, done: Callable[[int, float],
         session.wait_idle()
         start = clock()
 
-        def on_done(index: int = count, start: float = start) -> None:
+        def on_done(output, index: int = count, start: float = start) -> None:
             finish = clock()
             latencies[index] = finish - start
             finishes.append(finish)
@@ -207,3 +207,29 @@ def merge_instances(results: list[dict]) -> dict:
         "method": "throughput = total images / wall span of the measured regions (first start "
                   "to last end); latency percentiles over the merged per-step samples",
     }
+
+
+def run(ctx, job: dict) -> dict:
+    """The benchmark scenario in an engine worker: synthetic images, or with `data` the
+    end-to-end run on real images; with `barrier`, timed together with other instances."""
+    plan = BenchmarkPlan(**job["plan"])
+    barrier = ctx.wait_for_go if job.get("barrier") else (lambda: None)
+    try:
+        if job.get("data"):
+            from .images import open_images
+            from .real_data import run_data_benchmark
+
+            with open_images(ctx, job, repeat=True) as images:
+                return dict(run_data_benchmark(ctx.session, images.batches(),
+                                               ctx.input_spec.shape[0], plan, ctx.emit,
+                                               ctx.stop.is_set, before_timing=barrier),
+                            data=images.info)
+        from ..data.synthetic import synthetic_batch
+
+        spec = ctx.input_spec
+        batch = synthetic_batch(spec.shape, spec.layout, ctx.model.mean, ctx.model.std,
+                                seed=job.get("data_seed", 0))
+        return run_benchmark(ctx.session, batch, plan, emit=ctx.emit,
+                             should_stop=ctx.stop.is_set, before_timing=barrier)
+    except Interrupted as exc:
+        raise KeyboardInterrupt(str(exc)) from None

@@ -175,7 +175,7 @@ def _feed(session: Session, batches: Iterator[Batch], batch_size: int,
         session.wait_idle()
         start = clock()
 
-        def on_done(start: float = start) -> None:
+        def on_done(output, start: float = start) -> None:
             finish = clock()
             step_ms.append((finish - start) * 1e3)
             finishes.append(finish)
@@ -199,7 +199,8 @@ def _feed(session: Session, batches: Iterator[Batch], batch_size: int,
 
 def run_data_benchmark(session: Session, batches: Iterator[Batch], batch_size: int,
                        plan: BenchmarkPlan, emit: Emit, should_stop: Callable[[], bool],
-                       clock: Callable[[], float] = time.monotonic) -> dict:
+                       clock: Callable[[], float] = time.monotonic,
+                       before_timing: Callable[[], None] = lambda: None) -> dict:
     """End-to-end (decode + preprocess + inference) vs compute-only throughput.
 
     End-to-end: images / wall time of the timed region with the pipeline feeding
@@ -217,6 +218,7 @@ def run_data_benchmark(session: Session, batches: Iterator[Batch], batch_size: i
     first_ms = warm["step_ms"][0] if warm["step_ms"] else None
     if first_ms is not None:
         emit({"type": "first_inference", "ms": first_ms})
+    before_timing()  # several instances start their timed regions together
     emit({"type": "phase", "phase": "benchmark"})
     timed = _feed(session, batches, batch_size,
                   lambda n, t: (should_stop() and n > 0)
