@@ -163,3 +163,21 @@ def test_a_bad_request_is_refused_before_it_reaches_the_worker(tiny):
         with pytest.raises(ConfigError, match="takes float32, not float64"):
             worker.submit(np.zeros((1, 3, 224, 224)))
         assert worker.submit(np.zeros((1, 3, 224, 224), np.float32)).result(30).shape == (1, 1000)
+
+
+def test_channel_delivers_the_last_words_of_a_peer_that_died_with_requests_unread():
+    # a worker that fails to load sends its error and exits with rn50's next requests
+    # unread; Linux then reports a reset before the error: the error must still arrive
+    from rn50.launch.channel import Channel, Closed, pair
+
+    ours, theirs = pair()
+    parent, child = Channel(ours), Channel(theirs)
+    parent.send({"op": "load"})
+    parent.send({"op": "run"})
+    child.recv()
+    child.send({"type": "error", "message": "x" * 100_000})  # several packets
+    theirs.close()  # a crash: no drain
+    message, _ = parent.recv()
+    assert message == {"type": "error", "message": "x" * 100_000}
+    with pytest.raises(Closed):
+        parent.recv()
