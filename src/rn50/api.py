@@ -18,17 +18,18 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from . import __version__
-from .backends import ENGINES, check_format, check_installed, engine_env, is_noise
+from .backends import check_format, check_installed, engine_env, is_noise, real_engines
 from .config import ModelConfig, RunConfig
 from .data.sources import open_source
 from .errors import ConfigError, DataError, Rn50Error, WorkerError
-from .launch.launcher import LaunchPlan, Outcome, plan_launch, run_child, run_workers
+from .launch.launcher import Outcome, run_child, run_workers
+from .launch.plan import LaunchPlan, plan_launch
 from .measure.progress import count_line
 from .models import ModelSpec
 from .models.resolve import builtin_model, file_model
 from .parity import PARITY_TOLERANCE
 from .parity import compare as compare_outputs
-from .precision import ENGINE_PRECISIONS, check_precision
+from .precision import check_precision, engine_precisions
 from .quantize import int8_model
 from .platform import Platform, detect_platform, format_cpulist
 from .report import console as text
@@ -428,7 +429,7 @@ def _warnings(record: dict, settings: Settings, platform: Platform, precision: s
 def unavailable_engines(model: ModelSpec | None = None) -> dict[str, str]:
     """Real engines that cannot run `model` here, each with why (not installed, format)."""
     reasons = {}
-    for name in ENGINES:
+    for name in real_engines():
         try:
             check_engine(name, model)
         except Rn50Error as exc:
@@ -439,7 +440,7 @@ def unavailable_engines(model: ModelSpec | None = None) -> dict[str, str]:
 def installed_engines(model: ModelSpec | None = None) -> list[str]:
     """Real engines installed here (in registry order) that can run `model`."""
     names = []
-    for name in ENGINES:
+    for name in real_engines():
         try:
             check_engine(name, model)
         except Rn50Error:
@@ -469,7 +470,7 @@ def check_parity(model_config: ModelConfig, backends: Sequence[str] | None = Non
     model = (file_model(model_config, environ) if model_config.path
              else builtin_model(model_config, environ, log))
     backends = list(backends) if backends else [
-        name for name in installed_engines(model) if precision in ENGINE_PRECISIONS[name]]
+        name for name in installed_engines(model) if precision in engine_precisions(name)]
     if len(backends) < 2:
         raise ConfigError(f"parity needs two engines; usable here: {', '.join(backends) or 'none'}")
     for name in backends:  # fail fast, before any engine runs

@@ -16,7 +16,8 @@ from typing import Callable, Sequence
 from . import __version__
 from .api import (benchmark, benchmark_engines, check_parity, dry_run, launch_plans, parse_backends,
                   unavailable_engines)
-from .backends import ENGINES as ENGINE_NAMES
+from .backends import capabilities, real_engines
+from .backends import names as backend_names
 from .data.build import build_tfrecords
 from .config import PRECISIONS, CalibrationConfig, DataConfig, ModelConfig, RunConfig
 from .report.classify import ClassifyPrinter, ClassifyWriter
@@ -30,7 +31,7 @@ from .instances import SMT_CHOICES
 from .models.metadata import INTERPOLATIONS, PRESETS
 from .models.provenance import write_sidecar
 from .platform import detect_platform
-from .quantize import QUANTIZERS
+from .quantize import quantizers
 from .report.console import (comparison_table, instance_plan_lines, platform_lines, preset_lines,
                              settings_table)
 from .report.files import write_json
@@ -162,8 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Benchmark ResNet-50 inference on synthetic images "
                            "(or real ones with --data-location) in pinned child process(es), "
                            "printing the settings beside the figures.")
-    add_model_flags(bench, backend_help="inference engine: openvino (default), onnxruntime, "
-                    "tensorflow, torch (pip install 'rn50[NAME]'), null (no engine: harness "
+    add_model_flags(bench, backend_help=engines_help() + ", null (no engine: harness "
                     "overhead); a comma-separated list or 'all' runs each and prints one "
                     "comparison table")
     bench.add_argument("--warmup-steps", type=int, help="untimed steps first "
@@ -263,9 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "images preprocessed as for inference; compares INT8 with FP32 on "
                            "held-out images. The result is cached and also copied to --output.")
     quant.add_argument("--model", "-m", help="model file (default: the built-in ResNet-50)")
-    quant.add_argument("--backend", default="openvino", choices=tuple(QUANTIZERS))
+    quant.add_argument("--backend", default="openvino", choices=tuple(quantizers()))
     quant.add_argument("--output", "-o", help="copy the INT8 model here (" + ", ".join(
-                       f"{suffix} for {name}" for name, (_, _, suffix) in QUANTIZERS.items()) + ")")
+                       f"{q.suffix} for {name}" for name, q in quantizers().items()) + ")")
     quant.add_argument("--labels-file")
     quant.add_argument("--cache-dir")
     quant.add_argument("--force", action="store_true", help="replace an existing --output")
@@ -325,7 +325,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.topology:
         raise ConfigError(f"--topology {args.topology}: a recorded machine cannot run a "
                           "benchmark here; add --dry-run to see what would run there")
-    if args.backend in ENGINE_NAMES or args.backend == "null":
+    if args.backend in backend_names():
         benchmark(config)
         return 0
     model = file_model(config.model, os.environ) if args.model else None
@@ -401,10 +401,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_model_flags(parser: argparse.ArgumentParser,
-                    backend_help: str = "inference engine: openvino (default), onnxruntime, "
-                                        "tensorflow, torch") -> None:
+def engines_help() -> str:
+    """The engines and what each runs, from their declared capabilities."""
+    parts = [f"{name}{' (default)' if name == 'openvino' else ''} "
+             f"[{', '.join(capabilities(name).precisions)}]" for name in real_engines()]
+    return "inference engine: " + ", ".join(parts) + " (pip install 'rn50[NAME]')"
+
+
+def add_model_flags(parser: argparse.ArgumentParser, backend_help: str | None = None) -> None:
     """The model, engine and precision flags of bench, accuracy and classify."""
+    backend_help = backend_help or engines_help()
     parser.add_argument("--model", "-m", help="model file (.onnx, OpenVINO .xml, TF .pb, "
                         "SavedModel, .keras, TorchScript, torchvision .pth); default: the "
                         "built-in ResNet-50 v1.5 with random weights")
@@ -416,9 +422,9 @@ def add_model_flags(parser: argparse.ArgumentParser,
                         help="index of the first ImageNet class in the output (default: 1 for "
                         "1001-class models, else 0)")
     parser.add_argument("--precision", default="fp32", choices=PRECISIONS,
-                        help="numeric precision (default: fp32); bfloat16 on CPUs with "
-                        "avx512_bf16/AMX (openvino); int8 quantizes the model once, cached "
-                        "(openvino with NNCF, onnxruntime)")
+                        help="numeric precision (default: fp32); bfloat16 needs avx512_bf16 or "
+                        "AMX; int8 quantizes the model once, cached (" + ", ".join(
+                            f"{name} with {q.module}" for name, q in quantizers().items()) + ")")
     parser.add_argument("--cache-dir", help="model cache (default: $RN50_CACHE_DIR or "
                         "~/.cache/rn50)")
     add_preprocessing_flags(parser)

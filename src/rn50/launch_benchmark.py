@@ -16,6 +16,7 @@ import sys
 from typing import Sequence
 
 from .api import benchmark
+from .backends import capabilities, real_engines
 from .cli import OneLineParser, cores_per_instance, run_command
 from .config import PRECISIONS, DataConfig, ModelConfig, RunConfig
 from .container import check_docker, plan_container, run_container
@@ -27,8 +28,9 @@ from .settings import UserFlags
 
 PROG = "launch_benchmark.py"
 MODEL_NAMES = ("resnet50", "resnet50v1_5")
-FRAMEWORKS = {"openvino": "openvino", "onnxruntime": "onnxruntime", "tensorflow": "tensorflow",
-              "pytorch": "torch"}
+FRAMEWORKS = {framework: name for name in real_engines()
+              for framework in capabilities(name).frameworks or (name,)}
+"""Model Zoo's --framework names -> rn50's engines, as the backends declare them."""
 
 
 def build_parser() -> argparse.ArgumentParser:

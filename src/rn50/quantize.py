@@ -23,7 +23,6 @@ import hashlib
 import importlib.util
 import json
 import os
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable
@@ -34,14 +33,17 @@ from .config import CalibrationConfig
 from .errors import ConfigError, EngineError, ModelError
 from .models import ModelSpec
 from .models.cache import atomic_write_bytes, sha256_file
-from .models.detect import IR, ONNX, STATE_DICT, TORCHSCRIPT
+from .models.detect import IR, ONNX, TORCHSCRIPT
 from .measure.progress import heartbeat
 from .models.metadata import describe
 
 # engine: (module that quantizes, extra that installs it, suffix of the INT8 model)
-QUANTIZERS = {"openvino": ("nncf", "int8", ".xml"),
-              "onnxruntime": ("onnxruntime", "onnxruntime", ".onnx"),
-              "torch": ("torch", "torch", ".pt")}
+def quantizers() -> dict:
+    """Engine -> its Quantizer (package, extra, file suffix), as the backends declare."""
+    from .backends import capabilities, names
+
+    return {name: capabilities(name).quantizer for name in names()
+            if capabilities(name).quantizer is not None}
 
 SYNTHETIC_WARNING = ("WARNING: calibrating on synthetic images: the INT8 model's accuracy on "
                      "real images is UNKNOWN (give --calibration-data with real images)")
@@ -104,73 +106,6 @@ def calibration_images(model: ModelSpec, path: str, cal: CalibrationConfig,
                          "images": len(calib), "holdout": len(held), "metadata": meta}
 
 
-def quantize_openvino(path: str, calib: list[np.ndarray], out: Path) -> None:
-    import nncf
-    import openvino as ov
-
-    model = ov.Core().read_model(path)
-    quantized = nncf.quantize(model, nncf.Dataset(calib), subset_size=len(calib))
-    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-        staged = Path(tmp) / out.name
-        ov.save_model(quantized, str(staged), compress_to_fp16=False)
-        os.replace(staged.with_suffix(".bin"), out.with_suffix(".bin"))
-        os.replace(staged, out)
-
-
-def quantize_onnxruntime(path: str, calib: list[np.ndarray], input_name: str, out: Path) -> None:
-    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
-                                          quantize_static)
-
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.items = iter(calib)
-
-        def get_next(self):
-            x = next(self.items, None)
-            return None if x is None else {input_name: x}
-
-    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-        staged = Path(tmp) / out.name
-        quantize_static(path, str(staged), Reader(), quant_format=QuantFormat.QDQ,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        per_channel=True)
-        os.replace(staged, out)
-
-
-def torch_float_module(model: ModelSpec):
-    """The FP32 PyTorch module of the built-in model or a torchvision state_dict."""
-    from .backends.torch import load_state_dict_weights
-    from .models.builtin import onnx_weights
-    from .models.torch_net import ResNet50
-
-    if model.format == STATE_DICT:
-        return ResNet50(load_state_dict_weights(model.path)).eval()
-    if model.source == "builtin":
-        return ResNet50(onnx_weights(model.path)).eval()
-    raise ConfigError(f"--precision int8 on torch quantizes the built-in model or a torchvision "
-                      f"state_dict, not {model.path}; use --backend openvino or onnxruntime")
-
-
-def quantize_torch(module, calib: list[np.ndarray], out: Path) -> None:
-    import torch
-    from torch.ao.quantization import get_default_qconfig_mapping
-    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
-
-    torch.backends.quantized.engine = "x86"
-    example = torch.from_numpy(calib[0])
-    prepared = prepare_fx(module, get_default_qconfig_mapping("x86"), (example,))
-    with torch.inference_mode():
-        for x in calib:
-            prepared(torch.from_numpy(x))
-    quantized = convert_fx(prepared)
-    with torch.inference_mode():
-        traced = torch.jit.trace(quantized, example)
-    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-        staged = Path(tmp) / out.name
-        torch.jit.save(traced, str(staged))
-        os.replace(staged, out)
-
-
 def _predict(backend: str, path: str, inputs: list[np.ndarray], int8_hint: bool) -> np.ndarray:
     """Top-1 output index of each input (batch 1), in this process."""
     if backend == "torch" and int8_hint:
@@ -216,13 +151,14 @@ def int8_model(model: ModelSpec, backend: str, cal: CalibrationConfig, cache_dir
     """The INT8 version of `model` for `backend`: from the cache, or quantized now."""
     from .models.convert import onnx_for
 
-    if backend not in QUANTIZERS:
+    known = quantizers()
+    if backend not in known:
         raise ConfigError(f"--precision int8: no quantizer for {backend}; use --backend "
-                          f"{' or '.join(QUANTIZERS)}")
-    quantizer, extra, suffix = QUANTIZERS[backend]
-    if importlib.util.find_spec(quantizer) is None:
-        raise ConfigError(f"--precision int8 on {backend} needs {quantizer}: "
-                          f"pip install 'rn50[{extra}]'")
+                          f"{' or '.join(known)}")
+    quantizer = known[backend]
+    if importlib.util.find_spec(quantizer.module) is None:
+        raise ConfigError(f"--precision int8 on {backend} needs {quantizer.module}: "
+                          f"pip install 'rn50[{quantizer.extra}]'")
     if model.format == TORCHSCRIPT:
         if backend == "torch" and is_quantized(model.path):
             log(f"{model.path} is already quantized (INT8): used as it is")
@@ -244,7 +180,8 @@ def int8_model(model: ModelSpec, backend: str, cal: CalibrationConfig, cache_dir
     versions = _versions(backend)
     digest = model.sha256 or sha256_file(Path(source_path))
     key = hashlib.sha256(json.dumps([digest, backend, versions, cal.identity()]).encode())
-    out = cache_dir / "int8" / f"{Path(source_path).stem}_{backend}_{key.hexdigest()[:16]}{suffix}"
+    out = (cache_dir / "int8" /
+           f"{Path(source_path).stem}_{backend}_{key.hexdigest()[:16]}{quantizer.suffix}")
     info_path = out.with_name(out.name + ".int8.json")
     if out.exists() and info_path.exists():
         info = json.loads(info_path.read_text())
@@ -256,13 +193,7 @@ def int8_model(model: ModelSpec, backend: str, cal: CalibrationConfig, cache_dir
     calib, held, calibration = calibration_images(model, source_path, cal, log)
     try:
         with heartbeat(log, f"Quantizing ({len(calib)} calibration images)"):
-            if backend == "openvino":
-                quantize_openvino(source_path, calib, out)
-            elif backend == "torch":
-                quantize_torch(torch_float_module(model), calib, out)
-            else:
-                name = _input_of(model, source_path)[0]
-                quantize_onnxruntime(source_path, calib, name, out)
+            engine_module(backend).quantize(model, source_path, calib, out)
     except (ConfigError, ModelError):
         raise
     except Exception as exc:  # the quantizer's own failure
@@ -282,6 +213,15 @@ def int8_model(model: ModelSpec, backend: str, cal: CalibrationConfig, cache_dir
     _report_guard(guard, log)
     _enforce(guard, cal.max_accuracy_drop, out)
     return _as_int8(model, out, backend), dict(info, cached=False)
+
+
+def engine_module(backend: str):
+    """The backend module that holds the engine's own `quantize(model, path, calib, out)`."""
+    import importlib
+
+    from .backends import _modules
+
+    return importlib.import_module(_modules()[backend])
 
 
 def is_quantized(path: str) -> bool:

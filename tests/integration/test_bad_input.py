@@ -9,7 +9,8 @@ import pytest
 
 from conftest import REPO
 from rn50.errors import WorkerError
-from rn50.launch.launcher import LaunchPlan, run_child
+from rn50.launch.launcher import run_child
+from rn50.launch.plan import LaunchPlan
 from rn50.report.files import allocate_run_paths
 
 SEED = ("--model-name", "resnet50", "--framework", "openvino", "--precision", "fp32",

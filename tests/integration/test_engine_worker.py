@@ -22,7 +22,6 @@ pytest.importorskip("openvino")
 
 def tiny_classifier(path: Path) -> Path:
     """A small real ONNX image classifier (conv, relu, global pool, 1000-way FC)."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)

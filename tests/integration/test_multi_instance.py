@@ -13,7 +13,8 @@ import pytest
 
 from rn50.config import ModelConfig
 from rn50.errors import WorkerError
-from rn50.launch.launcher import plan_launch, run_workers
+from rn50.launch.launcher import run_workers
+from rn50.launch.plan import plan_launch
 from rn50.measure.stats import summarize
 from rn50.models.resolve import builtin_model
 from rn50.platform import detect_platform

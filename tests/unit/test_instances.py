@@ -6,7 +6,7 @@ import pytest
 
 from rn50.errors import ConfigError
 from rn50.instances import plan_instances
-from rn50.launch.launcher import plan_launch
+from rn50.launch.plan import plan_launch
 from rn50.platform import LogicalCpu, Platform, format_cpulist
 from rn50.settings import UserFlags, plan_processes
 

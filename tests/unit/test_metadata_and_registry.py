@@ -32,11 +32,13 @@ def test_metadata_overrides_win_and_say_so():
 
 
 def test_missing_engine_names_its_install_command(monkeypatch):
-    # The one engine this machine cannot lack is simulated by pointing the registry at a
+    # The one engine this machine cannot lack is simulated by pointing its capabilities at a
     # module that does not exist: the real lookup (importlib.util.find_spec) then runs.
-    monkeypatch.setitem(backends.REGISTRY, "tensorflow",
-                        ("rn50.backends.tensorflow:TensorFlowBackend", "rn50_no_such_engine",
-                         "pip install 'rn50[tensorflow]'"))
+    from dataclasses import replace
+
+    real = backends.capabilities("tensorflow")
+    monkeypatch.setattr(backends, "capabilities",
+                        lambda name: replace(real, engine_module="rn50_no_such_engine"))
     with pytest.raises(EngineError, match=r"install it with: pip install 'rn50\[tensorflow\]'"):
         backends.check_installed("tensorflow")
 

@@ -13,6 +13,37 @@ from ..settings import Settings
 
 
 @dataclass(frozen=True)
+class Quantizer:
+    """How an engine gets an INT8 model: the package that quantizes, its extra, the file."""
+
+    module: str  # must be importable (e.g. nncf)
+    extra: str  # pip install 'rn50[extra]'
+    suffix: str  # of the INT8 file written
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an engine can do, declared once in its backend module (imports no engine).
+
+    Precision checks, format checks, CLI help, Model Zoo's --framework names, the
+    quantize command and the engine's environment all derive from this.
+    """
+
+    name: str
+    backend_class: str  # the Backend class in the same module
+    engine_module: str | None  # importable when the engine is installed (None: nothing)
+    install: str | None  # the command that installs it
+    formats: tuple[str, ...]  # model files it runs (the built-in model runs everywhere)
+    precisions: tuple[str, ...]  # what it can execute (CPU flags: precision.CPU_FLAGS)
+    reads_back: str  # what the engine itself confirms after loading
+    quantizer: Quantizer | None = None
+    env: tuple[tuple[str, str], ...] = ()  # set before the engine is imported
+    noise: tuple[str, ...] = ()  # regexes of start-up lines that go to the log only
+    frameworks: tuple[str, ...] = ()  # launch_benchmark.py --framework names (default: name)
+    real: bool = True  # False for the harness-only null backend
+
+
+@dataclass(frozen=True)
 class InputSpec:
     """The image tensor the loaded model expects (batch dimension included)."""
 

@@ -6,9 +6,12 @@ import numpy as np
 
 from ..models import ModelSpec
 from ..settings import Settings
-from ._base import InputSpec, SyncSession
+from ._base import Capabilities, InputSpec, SyncSession
 
 NUM_CLASSES = 1000
+CAPABILITIES = Capabilities(
+    name="null", backend_class="NullBackend", engine_module=None, install=None, formats=(),
+    precisions=("fp32", "bfloat16", "int8"), reads_back="nothing: no engine", real=False)
 
 
 class NullSession(SyncSession):

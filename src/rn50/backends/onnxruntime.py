@@ -19,9 +19,17 @@ from ..models import ModelSpec
 from ..models.convert import onnx_for
 from ..settings import Settings
 from ..data.preprocess import PreprocessSpec
-from ._base import InputSpec, SyncSession, batch_shape, image_layout, uint8_input
+from ._base import (Capabilities, InputSpec, Quantizer, SyncSession, batch_shape, image_layout,
+                    uint8_input)
 
 PROVIDER = "CPUExecutionProvider"
+CAPABILITIES = Capabilities(
+    name="onnxruntime", backend_class="OnnxRuntimeBackend", engine_module="onnxruntime",
+    install="pip install 'rn50[onnxruntime]'",
+    formats=("onnx", "tf-graphdef", "torch-state-dict"), precisions=("fp32", "int8"),
+    reads_back="session options as set (ONNX Runtime has no getter for thread counts); the "
+               "QDQ nodes of an INT8 model",
+    quantizer=Quantizer("onnxruntime", "onnxruntime", ".onnx"))
 
 
 def onnxruntime_options(settings: Settings) -> dict[str, Any]:
@@ -206,3 +214,34 @@ def with_uint8_input(path: str, spec: InputSpec, prep: PreprocessSpec) -> bytes:
     for position, node in enumerate(nodes):
         graph.node.insert(position, node)
     return model.SerializeToString()
+
+
+def quantize(model: ModelSpec, path: str, calib: list[np.ndarray], out) -> None:
+    """INT8 as a QDQ ONNX model (onnxruntime.quantization: uint8 activations, per-channel
+    int8 weights), written atomically."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    import onnx
+    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
+                                          quantize_static)
+
+    graph = onnx.load(path, load_external_data=False).graph
+    weights = {init.name for init in graph.initializer}
+    input_name = next(i.name for i in graph.input if i.name not in weights)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.items = iter(calib)
+
+        def get_next(self):
+            x = next(self.items, None)
+            return None if x is None else {input_name: x}
+
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        staged = Path(tmp) / out.name
+        quantize_static(path, str(staged), Reader(), quant_format=QuantFormat.QDQ,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        per_channel=True)
+        os.replace(staged, out)

@@ -21,7 +21,17 @@ from ..models.convert import onnx_for
 from ..models.detect import STATE_DICT
 from ..settings import Settings
 from ..data.preprocess import PreprocessSpec
-from ._base import InputSpec, PlanPreprocessing, batch_shape, image_layout, uint8_input
+from ._base import (Capabilities, InputSpec, PlanPreprocessing, Quantizer, batch_shape,
+                    image_layout, uint8_input)
+
+CAPABILITIES = Capabilities(
+    name="openvino", backend_class="OpenVINOBackend", engine_module="openvino",
+    install="pip install openvino",
+    formats=("onnx", "openvino-ir", "tf-graphdef", "tf-savedmodel", "torch-state-dict"),
+    precisions=("fp32", "bfloat16", "int8"),
+    reads_back="compiled-model properties (threads, streams, hint, pinning, precision hint) "
+               "and the precision of every convolution in the runtime graph",
+    quantizer=Quantizer("nncf", "int8", ".xml"))
 
 # int8: the model itself is quantized (NNCF); other layers run in the engine's default
 PRECISION_HINTS = {"fp32": "f32", "bfloat16": "bf16", "int8": None}
@@ -222,3 +232,21 @@ def with_uint8_input(ov_model, spec: InputSpec, prep: PreprocessSpec):
     factor = 255.0 if prep.scale == "0-1" else 1.0  # (v/255 - m)/s = (v - 255 m)/(255 s)
     steps.mean([factor * m for m in prep.mean]).scale([factor * s for s in prep.std])
     return ppp.build()
+
+
+def quantize(model: ModelSpec, path: str, calib: list[np.ndarray], out) -> None:
+    """INT8 by NNCF post-training quantization, saved as IR (written atomically)."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    import nncf
+    import openvino as ov
+
+    quantized = nncf.quantize(ov.Core().read_model(path), nncf.Dataset(calib),
+                              subset_size=len(calib))
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        staged = Path(tmp) / out.name
+        ov.save_model(quantized, str(staged), compress_to_fp16=False)
+        os.replace(staged.with_suffix(".bin"), out.with_suffix(".bin"))
+        os.replace(staged, out)

@@ -28,9 +28,19 @@ from ..models.cache import get_or_build
 from ..models.detect import GRAPHDEF, KERAS, ONNX, SAVEDMODEL
 from ..models.tf_nodes import KNOWN_OUTPUTS, pick_nodes
 from ..settings import Settings
-from ._base import InputSpec, SyncSession, batch_shape, image_layout
+from ._base import Capabilities, InputSpec, SyncSession, batch_shape, image_layout
 
 # TensorFlow dtype names as rn50 reports executed precisions (OpenVINO's spelling)
+CAPABILITIES = Capabilities(
+    name="tensorflow", backend_class="TensorFlowBackend", engine_module="tensorflow",
+    install="pip install 'rn50[tensorflow]'", formats=("tf-graphdef", "tf-savedmodel", "keras"),
+    precisions=("fp32", "bfloat16"),
+    reads_back="the session config as set (TensorFlow has no getter for its thread pools); "
+               "the dtype of the convolutions in the partition graphs it ran (BF16)",
+    env=(("TF_ENABLE_ONEDNN_OPTS", "1"), ("TF_CPP_MIN_LOG_LEVEL", "2")),
+    noise=(r"^WARNING: All log messages before absl::InitializeLog",
+           r"^I\d{4} .*port\.cc:\d+\] oneDNN custom operations are on",
+           r"^I\d{4} .*cpu_feature_guard\.cc"))
 DTYPE_NAMES = {"float32": "f32", "bfloat16": "bf16", "float16": "f16"}
 
 

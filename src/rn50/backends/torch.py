@@ -27,8 +27,15 @@ from ..errors import EngineError, ModelError
 from ..models import ModelSpec
 from ..models.detect import ONNX, STATE_DICT, TORCHSCRIPT
 from ..settings import Settings
-from ._base import InputSpec, SyncSession
+from ._base import Capabilities, InputSpec, Quantizer, SyncSession
 
+CAPABILITIES = Capabilities(
+    name="torch", backend_class="TorchBackend", engine_module="torch",
+    install="pip install 'rn50[torch]'", formats=("torchscript", "torch-state-dict"),
+    precisions=("fp32", "bfloat16", "int8"),
+    reads_back="torch's thread counts (get_num_threads) and the dtype of the convolution "
+               "weights, or the quantized convolutions, in the frozen graph",
+    quantizer=Quantizer("torch", "torch", ".pt"), frameworks=("pytorch",))
 DTYPES = {"torch.float32": "f32", "torch.bfloat16": "bf16", "torch.float16": "f16"}
 
 
@@ -202,3 +209,40 @@ class TorchBackend:
         return TorchSession(frozen, InputSpec("input", (batch, 3, size, size), "NCHW"),
                             {"read_s": read_s, "compile_s": compile_s}, applied,
                             int(probe.shape[-1]) if probe.dim() == 2 else None, dtype, executed)
+
+
+def float_module(model: ModelSpec):
+    """The FP32 PyTorch module of the built-in model or a torchvision state_dict."""
+    from ..errors import ConfigError
+    from ..models.builtin import onnx_weights
+    from ..models.torch_net import ResNet50
+
+    if model.format == STATE_DICT:
+        return ResNet50(load_state_dict_weights(model.path)).eval()
+    if model.source == "builtin":
+        return ResNet50(onnx_weights(model.path)).eval()
+    raise ConfigError(f"--precision int8 on torch quantizes the built-in model or a torchvision "
+                      f"state_dict, not {model.path}; use --backend openvino or onnxruntime")
+
+
+def quantize(model: ModelSpec, path: str, calib: list[np.ndarray], out) -> None:
+    """INT8 by FX graph-mode post-training quantization (x86 qconfig), saved as TorchScript."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    import torch
+    from torch.ao.quantization import get_default_qconfig_mapping
+    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+
+    torch.backends.quantized.engine = "x86"
+    example = torch.from_numpy(calib[0])
+    prepared = prepare_fx(float_module(model), get_default_qconfig_mapping("x86"), (example,))
+    with torch.inference_mode():
+        for x in calib:
+            prepared(torch.from_numpy(x))
+        traced = torch.jit.trace(convert_fx(prepared), example)
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        staged = Path(tmp) / out.name
+        torch.jit.save(traced, str(staged))
+        os.replace(staged, out)

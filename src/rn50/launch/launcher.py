@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 from .. import errors
-from .plan import LaunchPlan, describe_exit, plan_launch  # noqa: F401 - re-exported
+from .plan import LaunchPlan, describe_exit
 from .worker import EngineWorker, _error_from
 
 
