@@ -12,7 +12,10 @@ from __future__ import annotations
 import importlib
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Callable
+
+from ..errors import ConfigError
 
 REGISTRY = {
     "benchmark": "rn50.scenarios.benchmark",  # synthetic, or end-to-end with real images
@@ -36,8 +39,21 @@ class WorkerContext:
     wait_for_go: Callable[[], None]  # the multi-instance start barrier
 
 
+ENTRY_POINTS = "rn50.scenarios"  # another package adds one: `name = package.module`
+
+
+@lru_cache(maxsize=1)
+def _modules() -> dict[str, str]:
+    from importlib.metadata import entry_points
+
+    modules = dict(REGISTRY)
+    for entry in entry_points(group=ENTRY_POINTS):
+        modules.setdefault(entry.name, entry.value)
+    return modules
+
+
 def get_scenario(name: str) -> Callable[[WorkerContext, dict], dict]:
     """The `run` function of a registered scenario."""
-    if name not in REGISTRY:
-        raise KeyError(f"unknown scenario {name!r}; known: {', '.join(REGISTRY)}")
-    return importlib.import_module(REGISTRY[name]).run
+    if name not in _modules():
+        raise ConfigError(f"unknown scenario {name!r}; known: {', '.join(_modules())}")
+    return importlib.import_module(_modules()[name]).run
