@@ -18,7 +18,8 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from . import __version__
-from .backends import check_format, check_installed, engine_env, is_noise, real_engines
+from .backends import (capabilities, check_format, check_installed, engine_env, is_noise,
+                       real_engines)
 from .config import ModelConfig, RunConfig
 from .data.sources import open_source
 from .errors import ConfigError, DataError, Rn50Error, WorkerError
@@ -52,6 +53,15 @@ def recommend(platform: Platform | None = None, flags: UserFlags = UserFlags(),
     """The recommended settings for this machine (or `platform`), with `flags` applied."""
     return _recommend(platform or detect_platform(), flags,
                       os.environ if environ is None else environ)
+
+
+def run_flags(config: RunConfig) -> UserFlags:
+    """The user's flags plus what the run is (engine, model file, scenario), so the settings
+    are resolved as they will really apply."""
+    return replace(config.flags, engine=config.backend,
+                   engine_streams=capabilities(config.backend).streams,
+                   model_file=config.model.path is not None,
+                   auto_instances=config.scenario == "benchmark")
 
 
 def check_engine(name: str, model: ModelSpec | None) -> None:
@@ -114,7 +124,7 @@ def benchmark(config: RunConfig, environ: Mapping[str, str] | None = None,
     """
     environ = dict(os.environ if environ is None else environ)
     platform = platform or detect_platform()
-    processes = plan_processes(platform, config.flags, environ)
+    processes = plan_processes(platform, run_flags(config), environ)
     if processes.instances and config.scenario != "benchmark":
         raise ConfigError(f"{config.scenario} runs in one process: --num-instances and "
                           "--cores-per-instance are for benchmarks")
@@ -229,7 +239,7 @@ def dry_run(config: RunConfig, platform: Platform,
             environ: Mapping[str, str] | None = None) -> list[str]:
     """What `benchmark(config)` would start on `platform`, as text; runs and writes nothing."""
     environ = dict(os.environ if environ is None else environ)
-    processes = plan_processes(platform, config.flags, environ)
+    processes = plan_processes(platform, run_flags(config), environ)
     launches = launch_plans(processes, platform, config.backend)
     plan = BenchmarkPlan(config.warmup_steps, config.steps, config.duration)
     lines = [f"Dry run: nothing is started. Platform: {platform.model_name}, "
@@ -360,6 +370,7 @@ def _collect(record: dict, outcomes: list[Outcome], observed: dict[int, dict],
                 record["summary"]["compute"] = _compute(record, model, platform, processes.base,
                                                         precision)
         record["warnings"] = _warnings(record, processes.base, platform, precision)
+        _layout_as_run(record, record.get("input"))
         return
     ok = []
     for outcome, entry in zip(outcomes, record["instances"]):
@@ -380,6 +391,7 @@ def _collect(record: dict, outcomes: list[Outcome], observed: dict[int, dict],
     record["summary"]["concurrency"] = sum(e["summary"]["concurrency"] for e in ok)
     record["engine"] = ok[0]["engine"]
     record["batch_size"] = ok[0]["batch_size"]
+    _layout_as_run(record, ok[0].get("input"))
     record["load_timings"] = {key: max(e["load_timings"][key] for e in ok)  # the slowest
                               for key in ok[0]["load_timings"]}
     record["peak_rss_mib"] = sum(e["peak_rss_mib"] for e in ok)  # all instances together
@@ -391,10 +403,21 @@ def _collect(record: dict, outcomes: list[Outcome], observed: dict[int, dict],
         record["warnings"].append(processes.instances.idle_reason)
 
 
+def _layout_as_run(record: dict, input_spec: dict | None) -> None:
+    """A model file's layout is known once loaded: record the one the engine really took."""
+    if input_spec and record["settings"]["data_layout"]["value"] == "model's own":
+        record["settings"]["data_layout"] = {
+            "value": input_spec["layout"], "source": "model",
+            "reason": f"the input layout the loaded model takes ({input_spec['dtype']})"}
+
+
 def _print_engine(out: Console, engine: dict) -> None:
     version = engine["versions"].get(engine["name"], "")
     applied = " ".join(f"{k}={v}" for k, v in engine["applied"].items())
     out.line(f"Engine {engine['name']} {version} applied: {applied}")
+    if engine.get("requested") and engine["name"] != "openvino":  # OpenVINO's are read back
+        requested = " ".join(f"{k}={v}" for k, v in engine["requested"].items())
+        out.line(f"  requested (the engine has no getter to confirm them): {requested}")
     out.line(f"Execution precision: {engine['execution_precision']} "
              f"({engine['execution_precision_source']})")
     note = float_layers_note(engine)

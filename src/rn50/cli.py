@@ -504,9 +504,7 @@ def model_config(args: argparse.Namespace) -> ModelConfig:
 
 
 def scenario_config(args: argparse.Namespace, scenario: str, data: DataConfig) -> RunConfig:
-    flags = user_flags(args)
-    if flags.batch_size is None:
-        flags = replace(flags, batch_size=args.batch_default)
+    flags = replace(user_flags(args), scenario_batch=args.batch_default)
     return RunConfig(flags=flags, model=model_config(args),
                      backend=args.backend, precision=args.precision, warmup_steps=0,
                      output_dir=args.output_dir, json_path=getattr(args, "json_path", None),

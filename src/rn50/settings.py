@@ -56,6 +56,12 @@ class UserFlags:
     cores_per_instance: int | str | None = None  # a number, or "socket"
     smt: str = "exclude"  # SMT siblings of an instance's cores: exclude | include
     precision: str = "fp32"  # fp32 | bfloat16 | int8: picks the layout of graphs rn50 builds
+    # what the run is, so each setting is shown as it will really apply (filled by the api):
+    engine: str = "openvino"  # the engine's name, in reasons
+    engine_streams: bool = True  # whether the engine runs parallel streams (OpenVINO)
+    model_file: bool = False  # a user's model file keeps its own input layout
+    scenario_batch: int | None = None  # the scenario's default batch (accuracy 64, classify 8)
+    auto_instances: bool = True  # one instance per NUMA node at batch > 1 (benchmarks only)
 
     @property
     def multi_instance(self) -> bool:
@@ -163,6 +169,9 @@ def _batch_size(flags: UserFlags) -> Choice:
                       "--batch-size -1 (Model Zoo): the recommended throughput batch")
     if flags.batch_size is not None:
         return Choice(flags.batch_size, USER, "set by --batch-size")
+    if flags.scenario_batch is not None:
+        return Choice(flags.scenario_batch, RN50, "this command's default batch "
+                      "(--batch-size to change)")
     if flags.mode == "throughput":
         return Choice(THROUGHPUT_BATCH, SEED, "batch 128 for best throughput")
     return Choice(LATENCY_BATCH, SEED, "batch 1 for real-time latency")
@@ -252,7 +261,12 @@ def recommend(platform: Platform, flags: UserFlags = UserFlags(),
              if flags.inter_threads is not None
              else Choice(1, SEED, "one inter-op thread"))
 
-    if flags.streams is not None:
+    if not flags.engine_streams:
+        streams = Choice(1, RN50, f"{flags.engine} runs one batch at a time")
+        if flags.streams not in (None, 1):
+            advice.append(f"--streams {flags.streams} is not applied: {flags.engine} has no "
+                          "parallel streams (OpenVINO has)")
+    elif flags.streams is not None:
         streams = Choice(flags.streams, USER, "set by --streams")
     elif batch.value == 1:
         streams = Choice(1, RN50, "batch 1 (latency): one stream runs each image on all threads")
@@ -266,6 +280,9 @@ def recommend(platform: Platform, flags: UserFlags = UserFlags(),
             raise ConfigError(f"--data-format must be NCHW or NHWC (got {flags.data_format!r})")
         layout = Choice(flags.data_format, USER, "set by --data-format (used where the model "
                         "is built by rn50: the built-in model on TensorFlow)")
+    elif flags.model_file:
+        layout = Choice("model's own", RN50, "a model file keeps its own input layout (read "
+                        "back after loading)")
     elif flags.precision == "bfloat16":
         layout = Choice("NHWC", RN50, "BF16: TensorFlow's oneDNN BF16 convolutions ran 2x faster "
                         "on NHWC than on NCHW graphs (TF 2.21, batch 16); used where rn50 builds "
@@ -350,7 +367,8 @@ def plan_processes(platform: Platform, flags: UserFlags = UserFlags(),
     """The settings of every benchmark process: one, or one per instance group."""
     base = recommend(platform, flags, environ)
     nodes = {c.node for c in platform.cpus if c.cpu in set(base.cpus.value)}
-    automatic = (flags.num_instances is None and flags.cores_per_instance is None
+    automatic = (flags.auto_instances and flags.num_instances is None
+                 and flags.cores_per_instance is None
                  and flags.socket_id in (None, -1) and flags.num_cores in (None, -1)
                  and base.batch_size.value > 1 and len(nodes) > 1)
     if not (automatic or flags.multi_instance):

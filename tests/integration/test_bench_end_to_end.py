@@ -164,11 +164,17 @@ def test_onnxruntime_backend_applies_the_same_settings(run_cli, tmp_path):
                    "--output-dir", str(out))
     assert proc.returncode == 0, proc.stderr
     record, _ = outputs(out)
-    applied = record["engine"]["applied"]
+    applied, requested = record["engine"]["applied"], record["engine"]["requested"]
     assert record["engine"]["name"] == "onnxruntime"
-    assert applied["intra_op_num_threads"] == "1" and applied["inter_op_num_threads"] == "1"
-    assert applied["execution_mode"] == "ORT_SEQUENTIAL"
+    # ONNX Runtime cannot say what it applied: the options are labelled requested
+    assert requested["intra_op_num_threads"] == "1" and requested["inter_op_num_threads"] == "1"
+    assert requested["execution_mode"] == "ORT_SEQUENTIAL"
+    assert "intra_op_num_threads" not in applied
     assert applied["providers"] == "CPUExecutionProvider"
+    assert "requested (the engine has no getter to confirm them): " in proc.stdout
+    # one batch at a time: the settings say 1 stream, not OpenVINO's hint
+    assert record["settings"]["streams"]["value"] == 1
+    assert record["settings"]["streams"]["reason"] == "onnxruntime runs one batch at a time"
     assert record["launch"]["observed"]["affinity"] == record["settings"]["cpus"]["value"]
     assert "Latency: " in proc.stdout
 

@@ -69,11 +69,16 @@ def test_seed_command_on_tensorflow_with_exported_pb(run_cli, exported, tmp_path
     assert proc.returncode == 0, proc.stderr
     assert "Latency: " in proc.stdout and "Running with parameters:" in proc.stdout
     record = record_of(out)
-    applied = record["engine"]["applied"]
+    applied, requested = record["engine"]["applied"], record["engine"]["requested"]
     assert record["engine"]["name"] == "tensorflow"
     assert (applied["input_node"], applied["output_node"]) == ("input", "predict")
-    assert applied["intra_op_parallelism_threads"] == str(record["settings"]["intra_op_threads"]["value"])
-    assert applied["inter_op_parallelism_threads"] == "1"
+    # a GraphDef session cannot report its thread pools: labelled requested, not applied
+    threads = str(record["settings"]["intra_op_threads"]["value"])
+    assert requested["session_intra_op_threads"] == threads
+    assert requested["session_inter_op_threads"] == "1"
+    # the settings show the layout the exported graph really takes, not the seed's NCHW
+    assert record["settings"]["data_layout"]["value"] == "NHWC"
+    assert record["settings"]["data_layout"]["source"] == "model"
     assert applied["TF_ENABLE_ONEDNN_OPTS"] == "1"
     observed = record["launch"]["observed"]["env"]
     assert observed["KMP_BLOCKTIME"] == "1" and observed["KMP_SETTINGS"] == "1"
@@ -119,12 +124,13 @@ def test_keras_model_runs_on_tensorflow(run_cli, tmp_path):
 
 
 def test_builtin_runs_on_tensorflow_and_torch_with_settings_applied(run_cli, tmp_path):
-    for backend, key in (("tensorflow", "intra_op_parallelism_threads"), ("torch", "num_threads")):
+    for backend, (part, key) in (("tensorflow", ("requested", "session_intra_op_threads")),
+                                 ("torch", ("applied", "num_threads"))):
         out = tmp_path / backend
         proc = run_cli("-m", "rn50", "bench", "--backend", backend, "--num-cores", "1", *QUICK,
                        "--output-dir", str(out))
         assert proc.returncode == 0, proc.stderr
-        assert record_of(out)["engine"]["applied"][key] == "1"
+        assert record_of(out)["engine"][part][key] == "1"
         # TensorFlow's start-up lines (printed twice per run) stay in the log only
         assert "absl::InitializeLog" not in proc.stdout + proc.stderr
         if backend == "tensorflow":

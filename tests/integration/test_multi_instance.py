@@ -168,3 +168,16 @@ def test_an_instance_that_fails_to_load_does_not_hold_the_others(tmp_path):
     assert not interrupted
     assert outcomes[0].error is None and outcomes[0].result["summary"]["steps"] == 2
     assert outcomes[1].result is None and outcomes[1].error is not None
+
+
+def test_real_data_instances_start_their_timed_regions_together(run_cli, tmp_path):
+    from test_real_data import photo, write_set
+
+    data = write_set(tmp_path / "d", [photo(320, 240, i) for i in range(8)], [1] * 8)
+    proc = run_cli("-m", "rn50", "bench", "--data-location", str(data), "--num-instances", "2",
+                   "--batch-size", "2", *QUICK, "--output-dir", str(tmp_path / "o"))
+    assert proc.returncode == 0, proc.stderr
+    record = only_json(tmp_path / "o")
+    assert [e["status"] for e in record["instances"]] == ["ok", "ok"]
+    # both waited at the barrier after warm-up: their timed regions start together
+    assert record["summary"]["start_skew_ms"] < 50, record["summary"]["start_skew_ms"]

@@ -143,3 +143,41 @@ def test_the_run_precision_reaches_the_settings():
     config = RunConfig(flags=UserFlags(batch_size=4), precision="bfloat16")
     assert config.flags.precision == "bfloat16"
     assert recommend(this_machine(), config.flags, {}).data_layout.value == "NHWC"
+
+
+def test_accuracy_and_classify_on_a_two_node_machine_run_in_one_process():
+    # bug: instances were switched on (batch > 1, 2 NUMA nodes) without knowing the scenario,
+    # and accuracy/classify then refused to run ("accuracy runs in one process")
+    from rn50.api import benchmark
+    from rn50.config import DataConfig, RunConfig
+    from rn50.settings import plan_processes
+
+    flags = UserFlags(batch_size=64)
+    assert plan_processes(server_2x28(), flags, {}).instances is not None  # benchmarks: per node
+    assert plan_processes(server_2x28(), UserFlags(batch_size=64, auto_instances=False),
+                          {}).instances is None
+    for scenario in ("accuracy", "classify"):
+        config = RunConfig(flags=UserFlags(scenario_batch=64), scenario=scenario,
+                           data=DataConfig(("/no/such/images",)))
+        with pytest.raises(ConfigError) as error:
+            benchmark(config, environ={}, platform=server_2x28())
+        assert "runs in one process" not in str(error.value)
+        assert "/no/such/images: no such file or folder" in str(error.value)
+
+
+def test_settings_say_what_the_run_really_uses():
+    # a command's default batch is not "set by --batch-size"; an engine without streams runs
+    # one batch at a time; a model file keeps its own layout
+    settings = recommend(this_machine(), UserFlags(scenario_batch=8, engine="tensorflow",
+                                                   engine_streams=False, model_file=True), {})
+    assert (settings.batch_size.value, settings.batch_size.source) == (8, "rn50")
+    assert "default batch" in settings.batch_size.reason
+    assert settings.streams.value == 1
+    assert settings.streams.reason == "tensorflow runs one batch at a time"
+    assert settings.data_layout.value == "model's own"
+    ignored = recommend(this_machine(), UserFlags(batch_size=8, streams=2, engine="torch",
+                                                  engine_streams=False), {})
+    assert any("--streams 2 is not applied: torch has no parallel streams" in a
+               for a in ignored.advice)
+    openvino = recommend(this_machine(), UserFlags(batch_size=8), {})
+    assert openvino.streams.value == "auto" and openvino.data_layout.value == "NCHW"

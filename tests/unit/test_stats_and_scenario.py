@@ -233,3 +233,25 @@ def test_real_data_stability_is_judged_on_the_end_to_end_steps_printed():
     assert not any(w.startswith("compute-only: unstable") for w in result["warnings"])
     assert result["first_inference_ms"] == pytest.approx(700.0)
     assert {"type": "first_inference", "ms": pytest.approx(700.0)} in messages
+
+
+def test_real_data_instances_wait_at_the_barrier_between_warm_up_and_timing():
+    # bug: the start barrier ran only on the synthetic path, so real-data instances were
+    # timed unsynchronised while their regions are merged as if they overlapped
+    from rn50.data.pipeline import Batch
+    from rn50.data.sources import Unit
+    from rn50.scenarios.real_data import run_data_benchmark
+
+    clock = FakeClock()
+    session = ClockedSession(clock, [0.1] * 20, batch=1)
+    batches = iter([Batch([Unit(str(i), str(i), 1)], np.zeros((1, 3, 224, 224), np.float32))
+                    for i in range(10)])
+    events = []
+    run_data_benchmark(session, batches, 1, BenchmarkPlan(warmup_steps=2, steps=3),
+                       events.append, lambda: False, clock=clock,
+                       before_timing=lambda: events.append({"type": "barrier",
+                                                            "calls": session.calls}))
+    kinds = [e["type"] if e["type"] != "phase" else e["phase"] for e in events
+             if e["type"] in ("phase", "barrier", "first_inference")]
+    assert kinds == ["warmup", "first_inference", "barrier", "benchmark", "compute-only"]
+    assert next(e for e in events if e["type"] == "barrier")["calls"] == 2  # after warm-up

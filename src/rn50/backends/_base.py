@@ -40,6 +40,7 @@ class Capabilities:
     env: tuple[tuple[str, str], ...] = ()  # set before the engine is imported
     noise: tuple[str, ...] = ()  # regexes of start-up lines that go to the log only
     frameworks: tuple[str, ...] = ()  # launch_benchmark.py --framework names (default: name)
+    streams: bool = False  # runs several batches in parallel streams (--streams applies)
     real: bool = True  # False for the harness-only null backend
 
 

@@ -75,10 +75,10 @@ class OnnxRuntimeSession(SyncSession):
         return self._session.run(None, {self._input: batch})[0]
 
     def applied_settings(self) -> dict:
-        return {"applied": {**{k: str(v) for k, v in self._options.items()
-                               if k != "config_entries"},
-                            **self._options["config_entries"],
-                            "providers": ",".join(self._session.get_providers()),
+        # ONNX Runtime has no getter for what a session applied: the options are "requested"
+        return {"requested": {**{k: str(v) for k, v in self._options.items()
+                                 if k != "config_entries"}, **self._options["config_entries"]},
+                "applied": {"providers": ",".join(self._session.get_providers()),
                             "streams": self._streams_note},
                 **({"execution_precision": "u8,i8",
                     "execution_precision_source": f"QDQ model: {self._quantize_nodes} "

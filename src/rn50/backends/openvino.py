@@ -31,7 +31,7 @@ CAPABILITIES = Capabilities(
     precisions=("fp32", "bfloat16", "int8"),
     reads_back="compiled-model properties (threads, streams, hint, pinning, precision hint) "
                "and the precision of every convolution in the runtime graph",
-    quantizer=Quantizer("nncf", "int8", ".xml"))
+    quantizer=Quantizer("nncf", "int8", ".xml"), streams=True)
 
 # int8: the model itself is quantized (NNCF); other layers run in the engine's default
 PRECISION_HINTS = {"fp32": "f32", "bfloat16": "bf16", "int8": None}

@@ -41,6 +41,7 @@ CAPABILITIES = Capabilities(
     noise=(r"^WARNING: All log messages before absl::InitializeLog",
            r"^I\d{4} .*port\.cc:\d+\] oneDNN custom operations are on",
            r"^I\d{4} .*cpu_feature_guard\.cc"))
+REQUESTED_ONLY = ("session_intra_op_threads", "session_inter_op_threads")
 DTYPE_NAMES = {"float32": "f32", "bfloat16": "bf16", "float16": "f16"}
 
 
@@ -92,7 +93,10 @@ class TensorFlowSession(SyncSession):
         return self._run(batch)
 
     def applied_settings(self) -> dict:
-        return {"applied": self._applied, **self._precision}
+        # a GraphDef session has no getter for its thread pools: those are "requested"
+        requested = {k: v for k, v in self._applied.items() if k in REQUESTED_ONLY}
+        applied = {k: v for k, v in self._applied.items() if k not in REQUESTED_ONLY}
+        return {"requested": requested, "applied": applied, **self._precision}
 
 
 class TensorFlowBackend:
@@ -168,8 +172,8 @@ class TensorFlowBackend:
                         f"TensorFlow ran (convolutions: {dict(dtypes)})",
                         "convolution_precisions": dict(dtypes)}
         compile_s = time.perf_counter() - start
-        applied = {"intra_op_parallelism_threads": str(config.intra_op_parallelism_threads),
-                   "inter_op_parallelism_threads": str(config.inter_op_parallelism_threads),
+        applied = {"session_intra_op_threads": str(config.intra_op_parallelism_threads),
+                   "session_inter_op_threads": str(config.inter_op_parallelism_threads),
                    "input_node": input_node, "output_node": output_node, "data_format": layout,
                    "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset"),
                    "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "unset"),
