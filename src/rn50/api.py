@@ -148,7 +148,7 @@ def benchmark(config: RunConfig, environ: Mapping[str, str] | None = None,
                  "os": pyplatform.platform()},
         "command_line": list(config.command_line), "started_at": started.isoformat(),
         "platform": platform.to_dict(), "settings": settings.to_dict(),
-        "precision": config.precision, "backend": config.backend,
+        "precision": config.precision, "backend": config.backend, "kind": config.scenario,
         "scenario": config.scenario, "log_path": str(paths.log), "warnings": [],
     }
     try:
@@ -523,7 +523,8 @@ def check_parity(model_config: ModelConfig, backends: Sequence[str] | None = Non
         else:
             comparisons[name] = {"agree": False, "error": engines[name].get("error")
                                  or engines[reference].get("error")}
-    return {"schema_version": SCHEMA_VERSION, "model": model.to_dict(), "batch_size": batch_size,
+    return {"schema_version": SCHEMA_VERSION, "kind": "parity", "model": model.to_dict(),
+            "batch_size": batch_size,
             "precision": precision, "tolerance": PARITY_TOLERANCE[precision],
             "reference": reference, "engines": engines, "comparisons": comparisons,
             "agree": all(c["agree"] for c in comparisons.values())}

@@ -40,7 +40,7 @@ def test_bench_batch1_prints_seed_lines_and_saves_log_and_json(run_cli, tmp_path
         assert line in proc.stdout
     record, log = outputs(out)
     assert "Throughput: " in log and "intra_op_threads" in log  # settings beside figures
-    assert record["schema_version"] == 1 and record["status"] == "ok"
+    assert record["schema_version"] == 2 and record["status"] == "ok"
     assert record["settings"]["intra_op_threads"]["reason"]
     assert len(record["samples"]["step_ms"]) == 3
     assert record["summary"]["latency_ms"]["p50"] > 0
