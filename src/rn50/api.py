@@ -25,7 +25,6 @@ from .data.sources import open_source
 from .errors import ConfigError, DataError, Rn50Error, WorkerError
 from .launch.launcher import Outcome, run_child, run_workers
 from .launch.plan import LaunchPlan, plan_launch
-from .measure.progress import count_line
 from .models import ModelSpec
 from .models.resolve import builtin_model, file_model
 from .parity import PARITY_TOLERANCE
@@ -34,8 +33,10 @@ from .precision import check_precision, engine_precisions
 from .quantize import int8_model
 from .platform import Platform, detect_platform, format_cpulist
 from .report import console as text
-from .report.files import (SCENARIO_PREFIXES, SCHEMA_VERSION, Console, allocate_run_paths,
-                           check_writable_file, write_json)
+from .report.events import EventPrinter
+from .report.files import (SCENARIO_PREFIXES, Console, allocate_run_paths, check_writable_file,
+                           write_json)
+from .results import SCHEMA_VERSION
 from .scenarios.benchmark import BenchmarkPlan, merge_instances
 from .settings import ProcessPlan, Settings, UserFlags, plan_processes
 from .settings import recommend as _recommend
@@ -115,7 +116,7 @@ def benchmark(config: RunConfig, environ: Mapping[str, str] | None = None,
               settings_shown_for: str | None = None) -> dict:
     """Run the benchmark described by `config`; return the result record (also saved as JSON).
 
-    One pinned child process, or with --num-instances/--cores-per-instance one per
+    One pinned engine worker, or with --num-instances/--cores-per-instance one per
     core group, started together. Raises an Rn50Error subclass for anything the
     user can fix, and for a failed instance (after saving what the others measured);
     KeyboardInterrupt after saving what was measured before Ctrl-C. With
@@ -124,84 +125,27 @@ def benchmark(config: RunConfig, environ: Mapping[str, str] | None = None,
     """
     environ = dict(os.environ if environ is None else environ)
     platform = platform or detect_platform()
-    processes = plan_processes(platform, run_flags(config), environ)
-    if processes.instances and config.scenario != "benchmark":
-        raise ConfigError(f"{config.scenario} runs in one process: --num-instances and "
-                          "--cores-per-instance are for benchmarks")
-    settings = processes.base
-    check_precision(config.precision, config.backend, platform)
-    user_model = file_model(config.model, environ) if config.model.path else None
-    check_engine(config.backend, user_model)
-    if config.data:  # bad data paths fail here, before anything is written
-        source = open_source(config.data.paths, config.data.labels_file)
-        if config.scenario == "accuracy" and not source.labelled:
-            raise DataError(f"{source.description}: no labels, and accuracy needs them "
-                            "(TFRecords with image/class/label, class folders, or val_map.txt)")
+    processes, user_model = _validate(config, environ, platform)
     json_copy = check_writable_file(config.json_path, "--json") if config.json_path else None
     started = datetime.now()
     paths = allocate_run_paths(config.output_dir, config.precision, started,
                                SCENARIO_PREFIXES[config.scenario])
     out = Console(paths.log, stream)
-    record: dict = {
-        "schema_version": SCHEMA_VERSION, "status": "running",
-        "tool": {"name": "rn50", "version": __version__, "python": sys.version.split()[0],
-                 "os": pyplatform.platform()},
-        "command_line": list(config.command_line), "started_at": started.isoformat(),
-        "platform": platform.to_dict(), "settings": settings.to_dict(),
-        "precision": config.precision, "backend": config.backend, "kind": config.scenario,
-        "scenario": config.scenario, "log_path": str(paths.log), "warnings": [],
-    }
+    record = _new_record(config, platform, processes.base, started, paths.log)
     try:
         if header:
             header(out)
-        what = {"benchmark": "inference benchmark", "accuracy": "accuracy",
-                "classify": "classification"}[config.scenario]
-        out.line(f"rn50 {__version__}: ResNet-50 {what} ({config.backend}, "
-                 f"{config.precision.upper()}, "
-                 f"{'real images' if config.data else 'synthetic images'})")
-        model = user_model or builtin_model(config.model, environ, out.line)
-        if config.precision == "int8" and config.backend != "null":
-            record["fp32_model"] = model.to_dict()
-            model, record["int8"] = int8_model(model, config.backend, config.calibration,
-                                               Path(model.cache_dir), out.line)
-        record["model"] = model.to_dict()
-        out.line(f"Model: {model.name}: {model.path}")
-        if model.random_weights:
-            out.line(f"NOTE: {random_weights_note(model)}")
+        model = _prepare_model(config, record, out, environ, user_model)
         if config.data:
             record["data_config"] = config.data.to_job(platform.physical_cores)
             record["data_config"].pop("skip_keys")
-        _print_settings(out, settings, processes, settings_shown_for)
-        launches = launch_plans(processes, platform, config.backend)
-        plan = BenchmarkPlan(config.warmup_steps, config.steps, config.duration)
-        record["plan"] = plan.to_dict()
-        if processes.instances:
-            record["instance_plan"] = processes.instances.to_dict()
-            record["instances"] = [{"index": i, "settings": s.to_dict(),
-                                    "launch": {"binding": s.binding.value, **lp.to_dict()}}
-                                   for i, (s, lp) in enumerate(zip(processes.processes, launches))]
-            for line in text.instance_plan_lines(processes, launches):
-                out.line(line)
-            out.line(f"Steps (every instance): {plan.describe()}")
-        else:
-            record["launch"] = {"binding": settings.binding.value, **launches[0].to_dict()}
-            _print_launch(out, settings, launches[0],
-                          plan if config.scenario == "benchmark" else None)
+        _print_settings(out, processes.base, processes, settings_shown_for)
+        launches, plan = _plan_launches(config, record, out, processes, platform)
         data = config.data.to_job(platform.physical_cores) if config.data else None
         outcomes, interrupted, observed = _run(out, launches, processes, model, config, plan,
                                                environ, data, on_rows)
         _collect(record, outcomes, observed, processes, model, platform, config.precision)
-        for line in text.data_lines(record):
-            out.line(line)
-        if record.get("summary"):
-            for line in text.summary_lines(record):
-                out.line(line)
-        if record.get("summary") or record.get("accuracy") or "classified" in record:
-            out.line(f"Ran inference with batch size {settings.batch_size.value}")
-        out.line(f"Log location: {paths.log}")
-        out.line(f"Results JSON: {paths.json}")
-        if json_copy:
-            out.line(f"JSON copy (--json): {json_copy}")
+        _report(out, record, processes.base, paths, json_copy)
         if interrupted:
             raise KeyboardInterrupt
         failed = [o for o in outcomes if o.error is not None]
@@ -209,11 +153,7 @@ def benchmark(config: RunConfig, environ: Mapping[str, str] | None = None,
             raise _failure(failed, processes, paths.json)
         record["status"] = "ok"
     except (Rn50Error, KeyboardInterrupt) as exc:
-        record["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "error"
-        record["error"] = str(exc) or ("interrupted (Ctrl-C): the figures cover the steps timed "
-                                       "before it" if record.get("summary") else "interrupted")
-        out.log_only(f"rn50: error: {record['error']}" if isinstance(exc, Rn50Error)
-                     else f"rn50: {record['error']}")
+        _record_stop(record, out, exc)
         raise
     finally:
         record["finished_at"] = datetime.now().isoformat()
@@ -222,6 +162,107 @@ def benchmark(config: RunConfig, environ: Mapping[str, str] | None = None,
         if json_copy:
             write_json(json_copy, record)
     return record
+
+
+def _validate(config: RunConfig, environ: dict, platform: Platform
+              ) -> tuple[ProcessPlan, ModelSpec | None]:
+    """Everything that can be refused before anything is written: settings, precision,
+    engine, model file and data paths."""
+    processes = plan_processes(platform, run_flags(config), environ)
+    if processes.instances and config.scenario != "benchmark":
+        raise ConfigError(f"{config.scenario} runs in one process: --num-instances and "
+                          "--cores-per-instance are for benchmarks")
+    check_precision(config.precision, config.backend, platform)
+    user_model = file_model(config.model, environ) if config.model.path else None
+    check_engine(config.backend, user_model)
+    if config.data:
+        source = open_source(config.data.paths, config.data.labels_file)
+        if config.scenario == "accuracy" and not source.labelled:
+            raise DataError(f"{source.description}: no labels, and accuracy needs them "
+                            "(TFRecords with image/class/label, class folders, or val_map.txt)")
+    return processes, user_model
+
+
+def _new_record(config: RunConfig, platform: Platform, settings: Settings, started: datetime,
+                log: Path) -> dict:
+    """The result record as it starts: what runs, where, with which settings."""
+    return {
+        "schema_version": SCHEMA_VERSION, "status": "running",
+        "tool": {"name": "rn50", "version": __version__, "python": sys.version.split()[0],
+                 "os": pyplatform.platform()},
+        "command_line": list(config.command_line), "started_at": started.isoformat(),
+        "platform": platform.to_dict(), "settings": settings.to_dict(),
+        "precision": config.precision, "backend": config.backend, "kind": config.scenario,
+        "scenario": config.scenario, "log_path": str(log), "warnings": [],
+    }
+
+
+SCENARIO_TITLES = {"benchmark": "inference benchmark", "accuracy": "accuracy",
+                   "classify": "classification"}
+
+
+def _prepare_model(config: RunConfig, record: dict, out: Console, environ: dict,
+                   user_model: ModelSpec | None) -> ModelSpec:
+    """The model to run (quantized to INT8 when asked), announced and recorded."""
+    out.line(f"rn50 {__version__}: ResNet-50 {SCENARIO_TITLES[config.scenario]} "
+             f"({config.backend}, {config.precision.upper()}, "
+             f"{'real images' if config.data else 'synthetic images'})")
+    model = user_model or builtin_model(config.model, environ, out.line)
+    if config.precision == "int8" and config.backend != "null":
+        record["fp32_model"] = model.to_dict()
+        model, record["int8"] = int8_model(model, config.backend, config.calibration,
+                                           Path(model.cache_dir), out.line)
+    record["model"] = model.to_dict()
+    out.line(f"Model: {model.name}: {model.path}")
+    if model.random_weights:
+        out.line(f"NOTE: {random_weights_note(model)}")
+    return model
+
+
+def _plan_launches(config: RunConfig, record: dict, out: Console, processes: ProcessPlan,
+                   platform: Platform) -> tuple[list[LaunchPlan], BenchmarkPlan]:
+    """Each process's exact launch, printed and recorded, and the steps to run."""
+    launches = launch_plans(processes, platform, config.backend)
+    plan = BenchmarkPlan(config.warmup_steps, config.steps, config.duration)
+    record["plan"] = plan.to_dict()
+    if processes.instances:
+        record["instance_plan"] = processes.instances.to_dict()
+        record["instances"] = [{"index": i, "settings": s.to_dict(),
+                                "launch": {"binding": s.binding.value, **lp.to_dict()}}
+                               for i, (s, lp) in enumerate(zip(processes.processes, launches))]
+        for line in text.instance_plan_lines(processes, launches):
+            out.line(line)
+        out.line(f"Steps (every instance): {plan.describe()}")
+    else:
+        settings = processes.base
+        record["launch"] = {"binding": settings.binding.value, **launches[0].to_dict()}
+        _print_launch(out, settings, launches[0],
+                      plan if config.scenario == "benchmark" else None)
+    return launches, plan
+
+
+def _report(out: Console, record: dict, settings: Settings, paths, json_copy) -> None:
+    """The figures, in the seed's format, and where everything was written."""
+    for line in text.data_lines(record):
+        out.line(line)
+    if record.get("summary"):
+        for line in text.summary_lines(record):
+            out.line(line)
+    if record.get("summary") or record.get("accuracy") or "classified" in record:
+        out.line(f"Ran inference with batch size {settings.batch_size.value}")
+    out.line(f"Log location: {paths.log}")
+    out.line(f"Results JSON: {paths.json}")
+    if json_copy:
+        out.line(f"JSON copy (--json): {json_copy}")
+
+
+def _record_stop(record: dict, out: Console, exc: BaseException) -> None:
+    """An error or Ctrl-C: say so in the record (what was measured stays) and the log."""
+    record["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "error"
+    record["error"] = str(exc) or ("interrupted (Ctrl-C): the figures cover the steps timed "
+                                   "before it" if record.get("summary") else "interrupted")
+    out.log_only(f"rn50: error: {record['error']}" if isinstance(exc, Rn50Error)
+                 else f"rn50: {record['error']}")
 
 
 def _print_settings(out: Console, settings: Settings, processes: ProcessPlan,
@@ -299,62 +340,20 @@ def _run(out: Console, launches: list[LaunchPlan], processes: ProcessPlan, model
         text = f"[instance {index + 1}] {line}" if multi else line
         (out.log_only if is_noise(config.backend, line) else out.line)(text)
 
+    printer = EventPrinter(out.line, len(launches), config.verbose)
+
     def on_message(index: int, message: dict) -> None:
-        kind = message["type"]
-        first = index == 0
-        if kind == "started":
+        if message["type"] == "started":
             observed[index] = {k: v for k, v in message.items() if k != "type"}
-        elif kind == "loaded":
-            if multi and not first:
-                t = message["load_timings"]
-                out.line(f"Instance {index + 1} loaded (read {t['read_s']:.2f} s, "
-                         f"compiled {t['compile_s']:.2f} s)")
-            else:
-                _print_loaded(out, message, "Instance 1: " if multi else "")
-        elif kind == "first_inference" and first:
-            out.line(f"First inference: {message['ms']:.1f} ms (not in the figures)")
-        elif kind == "phase" and first:
-            if message["phase"] == "warmup":
-                out.line("[Running warmup steps...]")
-            elif message["phase"] == "compute-only":
-                out.line("[Running compute-only steps: the same batch again, no decoding...]")
-            else:
-                out.line("[Running benchmark steps...]" if not multi else
-                         f"[Running benchmark steps: all {len(launches)} instances started "
-                         "together]")
-        elif kind == "progress" and first:
-            out.line(("instance 1: " if multi else "") + text.progress_line(message))
-        elif kind == "data" and first:
-            for line in text.data_source_lines(message):
-                out.line(line)
-        elif kind == "accuracy":
-            out.line(f"Processed {message['images']} images. (Top1 accuracy, Top5 accuracy) = "
-                     f"({message['top1']:.4f}, {message['top5']:.4f})")
-            out.line("  " + count_line("progress", message["images"], message["total"],
-                                       message["elapsed_s"]))
-        elif kind == "count":
-            out.line(count_line(message["what"], message["done"], message["total"],
-                                message["elapsed_s"]))
-        elif kind in ("predictions", "skipped") and on_rows:
-            on_rows(message)
-        elif kind == "traceback" and config.verbose:
-            out.line(message["text"].rstrip())
+        elif message["type"] in ("predictions", "skipped"):
+            if on_rows:
+                on_rows(message)
+        else:
+            printer(index, message)
 
     outcomes, interrupted = run_workers(launches, jobs, environ, on_message, on_output,
                                         timeout=config.timeout, barrier=multi)
     return outcomes, interrupted, observed
-
-
-def _print_loaded(out: Console, message: dict, prefix: str) -> None:
-    t = message["load_timings"]
-    out.line(f"{prefix}Model read in {t['read_s']:.2f} s, compiled in {t['compile_s']:.2f} s; "
-             f"input {message['input']['name']} {message['input']['shape']} "
-             f"{message['input']['layout']}")
-    _print_engine(out, message["engine"])
-    meta = message["metadata"]
-    out.line(f"Model output: {meta['num_classes']} classes"
-             + (" (background at 0: labels are offset by 1)" if meta["background_class"]
-                else "") + f"; preprocessing: {meta['preprocessing']['name']}")
 
 
 def _collect(record: dict, outcomes: list[Outcome], observed: dict[int, dict],
@@ -409,29 +408,6 @@ def _layout_as_run(record: dict, input_spec: dict | None) -> None:
         record["settings"]["data_layout"] = {
             "value": input_spec["layout"], "source": "model",
             "reason": f"the input layout the loaded model takes ({input_spec['dtype']})"}
-
-
-def _print_engine(out: Console, engine: dict) -> None:
-    version = engine["versions"].get(engine["name"], "")
-    applied = " ".join(f"{k}={v}" for k, v in engine["applied"].items())
-    out.line(f"Engine {engine['name']} {version} applied: {applied}")
-    if engine.get("requested") and engine["name"] != "openvino":  # OpenVINO's are read back
-        requested = " ".join(f"{k}={v}" for k, v in engine["requested"].items())
-        out.line(f"  requested (the engine has no getter to confirm them): {requested}")
-    out.line(f"Execution precision: {engine['execution_precision']} "
-             f"({engine['execution_precision_source']})")
-    note = float_layers_note(engine)
-    if note:
-        out.line(f"NOTE: {note}")
-
-
-def float_layers_note(engine: dict) -> str | None:
-    """What precision the layers an INT8 model leaves in float run in, when it is not f32."""
-    hint = engine.get("applied", {}).get("INFERENCE_PRECISION_HINT")
-    if engine.get("requested", {}).get("INFERENCE_PRECISION_HINT") or hint in (None, "f32"):
-        return None
-    return (f"layers the INT8 model keeps in float run in {hint} (INFERENCE_PRECISION_HINT="
-            f"{hint}: OpenVINO's default on this CPU; rn50 leaves it for INT8 runs)")
 
 
 def _warnings(record: dict, settings: Settings, platform: Platform, precision: str) -> list[str]:

@@ -14,7 +14,6 @@ from typing import TextIO
 from ..errors import OutputError
 from ..models.cache import atomic_write_bytes
 
-from ..results import SCHEMA_VERSION  # noqa: F401 - the version every writer stamps
 
 
 @dataclass(frozen=True)
