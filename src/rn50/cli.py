@@ -158,8 +158,24 @@ def build_parser() -> argparse.ArgumentParser:
                            "benchmarks with the recommended runtime settings applied.")
     parser.add_argument("--version", action="version", version=f"rn50 {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    common = argparse.ArgumentParser(add_help=False)  # flags every command takes
+    common.add_argument("--verbose", "-v", action="store_true",
+                        help="show tracebacks on errors")
+    _bench_parser(sub, common)
+    _check_parity_parser(sub, common)
+    _export_parser(sub, common)
+    _fetch_model_parser(sub, common)
+    _accuracy_parser(sub, common)
+    _classify_parser(sub, common)
+    _quantize_parser(sub, common)
+    _build_tfrecords_parser(sub, common)
+    _info_parser(sub, common)
+    return parser
 
-    bench = sub.add_parser("bench", help="benchmark ResNet-50 (synthetic or real images)",
+
+def _bench_parser(sub, common: argparse.ArgumentParser) -> None:
+    bench = sub.add_parser("bench", parents=[common],
+                            help="benchmark ResNet-50 (synthetic or real images)",
                            description="Benchmark ResNet-50 inference on synthetic images "
                            "(or real ones with --data-location) in pinned child process(es), "
                            "printing the settings beside the figures.")
@@ -180,11 +196,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_flags(bench)
     bench.add_argument("--dry-run", action="store_true", help="print the settings and the exact "
                        "command and environment of each process, and run nothing")
-    bench.add_argument("--verbose", "-v", action="store_true", help="tracebacks on errors")
     add_settings_flags(bench)
     bench.set_defaults(func=cmd_bench)
 
-    parity = sub.add_parser("check-parity", help="compare engines' outputs on the same images",
+
+def _check_parity_parser(sub, common: argparse.ArgumentParser) -> None:
+    parity = sub.add_parser("check-parity", parents=[common],
+                             help="compare engines' outputs on the same images",
                             description="Run the same synthetic images through every installed "
                             "engine (each in its own pinned process) and compare the outputs.")
     parity.add_argument("--model", "-m", help="model file (default: the built-in ResNet-50)")
@@ -198,10 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
     parity.add_argument("--cache-dir", help="model cache")
     parity.add_argument("--input-node")
     parity.add_argument("--output-node")
-    parity.add_argument("--verbose", "-v", action="store_true")
     parity.set_defaults(func=cmd_parity)
 
-    exp = sub.add_parser("export", help="write the built-in ResNet-50 as ONNX, OpenVINO IR, "
+
+def _export_parser(sub, common: argparse.ArgumentParser) -> None:
+    exp = sub.add_parser("export", parents=[common],
+                          help="write the built-in ResNet-50 as ONNX, OpenVINO IR, "
                          "TF .pb or SavedModel, or TorchScript",
                          description="Write the built-in ResNet-50 (same weights in every "
                          "format; the .pb uses Model Zoo's node names input -> predict), or "
@@ -214,10 +234,12 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--seed", type=int, default=0, help="seed of the built-in weights")
     exp.add_argument("--cache-dir", help="model cache")
     exp.add_argument("--force", action="store_true", help="replace an existing file")
-    exp.add_argument("--verbose", "-v", action="store_true")
     exp.set_defaults(func=cmd_export)
 
-    fetch = sub.add_parser("fetch-model", help="download a pretrained ResNet-50 (verified)",
+
+def _fetch_model_parser(sub, common: argparse.ArgumentParser) -> None:
+    fetch = sub.add_parser("fetch-model", parents=[common],
+                            help="download a pretrained ResNet-50 (verified)",
                            description="Download a well-known pretrained ResNet-50, resuming "
                            "an interrupted transfer and verifying its checksum.")
     fetch.add_argument("name", nargs="?", help=f"one of: {', '.join(KNOWN_MODELS)}")
@@ -225,10 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--dest", default="models", help="folder to write to (default ./models)")
     fetch.add_argument("--url", help="download from this address instead (a mirror)")
     fetch.add_argument("--sha256", help="expected SHA-256 (or a prefix of it)")
-    fetch.add_argument("--verbose", "-v", action="store_true")
     fetch.set_defaults(func=cmd_fetch)
 
-    acc = sub.add_parser("accuracy", help="top-1/top-5 accuracy on labelled images",
+
+def _accuracy_parser(sub, common: argparse.ArgumentParser) -> None:
+    acc = sub.add_parser("accuracy", parents=[common],
+                          help="top-1/top-5 accuracy on labelled images",
                          description="Top-1 and top-5 accuracy over labelled images (ImageNet "
                          "TFRecords, class folders, or images + val_map.txt), printing Model "
                          "Zoo's 'Processed N images' lines as it goes.")
@@ -237,11 +261,13 @@ def build_parser() -> argparse.ArgumentParser:
     acc.add_argument("--output-dir", default="rn50_logs")
     acc.add_argument("--json", dest="json_path")
     acc.add_argument("--timeout", type=float)
-    acc.add_argument("--verbose", "-v", action="store_true")
     add_settings_flags(acc)
     acc.set_defaults(func=cmd_accuracy, batch_default=64)
 
-    cls = sub.add_parser("classify", help="top-k ImageNet labels of images",
+
+def _classify_parser(sub, common: argparse.ArgumentParser) -> None:
+    cls = sub.add_parser("classify", parents=[common],
+                          help="top-k ImageNet labels of images",
                          description="Classify image files, folders or TFRecords: the top-k "
                          "ImageNet classes with their names. With --output the results are "
                          "written as they come; re-running resumes where it stopped.")
@@ -253,11 +279,13 @@ def build_parser() -> argparse.ArgumentParser:
     cls.add_argument("--output", "-o", help="write here (csv or jsonl), appending and resuming")
     cls.add_argument("--output-dir", default="rn50_logs")
     cls.add_argument("--timeout", type=float)
-    cls.add_argument("--verbose", "-v", action="store_true")
     add_settings_flags(cls)
     cls.set_defaults(func=cmd_classify, batch_default=8)
 
-    quant = sub.add_parser("quantize", help="write an INT8 model (NNCF for OpenVINO, "
+
+def _quantize_parser(sub, common: argparse.ArgumentParser) -> None:
+    quant = sub.add_parser("quantize", parents=[common],
+                            help="write an INT8 model (NNCF for OpenVINO, "
                            "onnxruntime.quantization for ONNX Runtime, torch.ao FX for PyTorch)",
                            description="Post-training INT8 quantization, calibrated on real "
                            "images preprocessed as for inference; compares INT8 with FP32 on "
@@ -269,12 +297,14 @@ def build_parser() -> argparse.ArgumentParser:
     quant.add_argument("--labels-file")
     quant.add_argument("--cache-dir")
     quant.add_argument("--force", action="store_true", help="replace an existing --output")
-    quant.add_argument("--verbose", "-v", action="store_true")
     add_preprocessing_flags(quant)
     add_calibration_flags(quant)
     quant.set_defaults(func=cmd_quantize)
 
-    build = sub.add_parser("build-tfrecords", help="turn DIR/<label>/<image> folders into "
+
+def _build_tfrecords_parser(sub, common: argparse.ArgumentParser) -> None:
+    build = sub.add_parser("build-tfrecords", parents=[common],
+                            help="turn DIR/<label>/<image> folders into "
                            "sharded ImageNet-style TFRecords (the seed's build_image_data.py)",
                            description="Write sharded TFRecords of tf.train.Example from "
                            "DIR/<label>/<image> folders, as TensorFlow's build_image_data.py "
@@ -295,10 +325,12 @@ def build_parser() -> argparse.ArgumentParser:
                        default=2)
     build.add_argument("--strict", action="store_true",
                        help="stop at the first file that is not a readable image")
-    build.add_argument("--verbose", "-v", action="store_true")
     build.set_defaults(func=cmd_build_tfrecords)
 
-    info = sub.add_parser("info", help="show this CPU and the recommended settings",
+
+def _info_parser(sub, common: argparse.ArgumentParser) -> None:
+    info = sub.add_parser("info", parents=[common],
+                           help="show this CPU and the recommended settings",
                           description="Show the platform and the recommended settings with "
                           "the reason for each; --emit prints them as a snippet for your code.")
     info.add_argument("--json", action="store_true", help="print platform and settings as JSON")
@@ -306,10 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="print the settings as shell exports or as Python for each engine")
     info.add_argument("--preprocessing", action="store_true", dest="list_preprocessing",
                       help="list the preprocessing presets and their fields")
-    info.add_argument("--verbose", "-v", action="store_true", help="tracebacks on errors")
     add_settings_flags(info)
     info.set_defaults(func=cmd_info)
-    return parser
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
