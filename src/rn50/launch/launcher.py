@@ -79,93 +79,114 @@ def run_workers(plans: Sequence[LaunchPlan], jobs: Sequence[dict], environ: Mapp
     INTERRUPT_GRACE_S are killed. With `timeout`, children still running then are
     killed and reported as hung.
     """
-    events: queue.Queue = queue.Queue()
-    runs = [_Run(EngineWorker(plan, environ, i, events=events, on_output=on_output))
-            for i, plan in enumerate(plans)]
-    interrupted = False
-    deadline = time.monotonic() + timeout if timeout else None
-    try:
-        for run, job in zip(runs, jobs):
-            run.worker.start()
-            run.outcome.pid = run.worker.pid
-            load, scenario = split_job(job, barrier)
-            run.worker.send(dict(load, op="load"))
-            run.worker.send(scenario)
-            if not barrier:
-                run.worker.send({"op": "close"})
-    except BaseException:
-        for run in runs:
-            if run.worker.proc:
-                run.reap(killed_for="was killed: another instance failed to start")
-        raise
-    def release_if_all_ready() -> None:
-        alive = [w for w in runs if not w.finished and w.outcome.error is None]
-        if barrier and alive and all(w.ready for w in alive):
-            for w in alive:
-                if not w.released:
-                    w.released = True
-                    w.worker.send({"op": "go"})
-                    w.worker.send({"op": "close"})
+    group = _OneShot(plans, environ, on_message, on_output, timeout, barrier)
+    group.start(jobs)
+    group.wait()
+    return [run.outcome for run in group.runs], group.interrupted
 
-    def expire() -> None:
-        if interrupted:
-            reason = f"did not stop within {INTERRUPT_GRACE_S:g} s of Ctrl-C and was killed"
-        else:
-            reason = f"was still running after --timeout {timeout:g} s and was killed"
-        for w in runs:
-            if not w.finished:
-                w.reap(killed_for=reason)
 
-    def handle(run: _Run, message: dict) -> None:
+class _OneShot:
+    """The workers of one one-shot run, and the loop that follows their events."""
+
+    def __init__(self, plans, environ, on_message, on_output, timeout, barrier) -> None:
+        self.events: queue.Queue = queue.Queue()
+        self.runs = [_Run(EngineWorker(plan, environ, i, events=self.events,
+                                       on_output=on_output)) for i, plan in enumerate(plans)]
+        self.by_worker = {id(run.worker): run for run in self.runs}
+        self.on_message, self.timeout, self.barrier = on_message, timeout, barrier
+        self.interrupted = False
+        self.deadline = time.monotonic() + timeout if timeout else None
+
+    def start(self, jobs: Sequence[dict]) -> None:
+        try:
+            for run, job in zip(self.runs, jobs):
+                run.worker.start()
+                run.outcome.pid = run.worker.pid
+                load, scenario = split_job(job, self.barrier)
+                run.worker.send(dict(load, op="load"))
+                run.worker.send(scenario)
+                if not self.barrier:
+                    run.worker.send({"op": "close"})
+        except BaseException:
+            for run in self.runs:
+                if run.worker.proc:
+                    run.reap(killed_for="was killed: another instance failed to start")
+            raise
+
+    def wait(self) -> None:
+        while not all(run.finished for run in self.runs):
+            try:
+                self._next()
+            except KeyboardInterrupt:
+                if self.interrupted:  # a second Ctrl-C: stop now
+                    self._reap_all("was killed by a second Ctrl-C")
+                    return
+                self._interrupt()
+
+    def _next(self) -> None:
+        wait = 0.5
+        if self.deadline is not None:
+            wait = min(wait, max(0.0, self.deadline - time.monotonic()))
+        try:
+            worker, message = self.events.get(timeout=wait)
+        except queue.Empty:
+            if self.deadline is not None and time.monotonic() >= self.deadline:
+                self._reap_all(
+                    f"did not stop within {INTERRUPT_GRACE_S:g} s of Ctrl-C and was killed"
+                    if self.interrupted else
+                    f"was still running after --timeout {self.timeout:g} s and was killed")
+            return
+        self._handle(self.by_worker[id(worker)], message)
+
+    def _handle(self, run: _Run, message: dict) -> None:
         kind = message.get("type")
         if kind == "result":
             run.outcome.result = message["result"]
         elif kind == "error":
             run.outcome.error = _error_from(message)
             if message.get("traceback"):
-                on_message(run.worker.index, {"type": "traceback", "text": message["traceback"]})
-            if barrier and not run.released:  # it will not reach the barrier
-                run.released = True
-                run.worker.send({"op": "close"})
-            release_if_all_ready()
+                self.on_message(run.worker.index, {"type": "traceback",
+                                                   "text": message["traceback"]})
+            if self.barrier and not run.released:  # it will not reach the barrier
+                self._release(run, "close")
+            self._release_if_all_ready()
         elif kind == "ready":
             run.ready = True
-            release_if_all_ready()
+            self._release_if_all_ready()
         elif kind == "_closed":
             run.reap()
-            release_if_all_ready()
+            self._release_if_all_ready()
         else:
-            on_message(run.worker.index, message)
+            self.on_message(run.worker.index, message)
 
-    by_worker = {id(w.worker): w for w in runs}
-    while not all(w.finished for w in runs):
-        try:
-            wait = 0.5
-            if deadline is not None:
-                wait = min(wait, max(0.0, deadline - time.monotonic()))
-            try:
-                worker, message = events.get(timeout=wait)
-            except queue.Empty:
-                if deadline is not None and time.monotonic() >= deadline:
-                    expire()
-                continue
-            handle(by_worker[id(worker)], message)
-        except KeyboardInterrupt:
-            if interrupted:  # a second Ctrl-C: stop now
-                for w in runs:
-                    if not w.finished:
-                        w.reap(killed_for="was killed by a second Ctrl-C")
-                break
-            interrupted = True
-            deadline = time.monotonic() + INTERRUPT_GRACE_S
-            for w in runs:
-                if not w.finished:
-                    if barrier and not w.released:
-                        w.released = True
-                        w.worker.send({"op": "stop"})
-                        w.worker.send({"op": "close"})
-                    w.worker.signal(signal.SIGINT)
-    return [w.outcome for w in runs], interrupted
+    def _release(self, run: _Run, word: str) -> None:
+        """Let a worker past the barrier (`go`), or stop it there (`stop`), then close it."""
+        run.released = True
+        if word != "close":
+            run.worker.send({"op": word})
+        run.worker.send({"op": "close"})
+
+    def _release_if_all_ready(self) -> None:
+        alive = [run for run in self.runs if not run.finished and run.outcome.error is None]
+        if self.barrier and alive and all(run.ready for run in alive):
+            for run in alive:
+                if not run.released:
+                    self._release(run, "go")
+
+    def _interrupt(self) -> None:
+        """Ctrl-C: every worker finishes its step in flight and reports; INTERRUPT_GRACE_S."""
+        self.interrupted = True
+        self.deadline = time.monotonic() + INTERRUPT_GRACE_S
+        for run in self.runs:
+            if not run.finished:
+                if self.barrier and not run.released:
+                    self._release(run, "stop")
+                run.worker.signal(signal.SIGINT)
+
+    def _reap_all(self, reason: str) -> None:
+        for run in self.runs:
+            if not run.finished:
+                run.reap(killed_for=reason)
 
 
 def run_child(plan: LaunchPlan, job: dict, environ: Mapping[str, str],
