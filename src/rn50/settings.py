@@ -242,9 +242,23 @@ def recommend(platform: Platform, flags: UserFlags = UserFlags(),
     _validate(platform, flags)
     batch = _batch_size(flags)
     cpus = _cores(platform, flags)
-    ncores = len(cpus.value)
-    advice = []
+    advice: list[str] = []
+    intra = _intra_threads(flags, environ, len(cpus.value), advice)
+    inter = (Choice(flags.inter_threads, USER, "set by --num-inter-threads")
+             if flags.inter_threads is not None
+             else Choice(1, SEED, "one inter-op thread"))
+    numa = _numa(platform, flags, cpus.value)
+    if not platform.smt_enabled:
+        advice.append("Hyperthreading is off (or not exposed): the seed recommends enabling it "
+                      "in BIOS (requires a restart); rn50 uses one thread per physical core either way")
+    return Settings(batch_size=batch, intra_threads=intra, inter_threads=inter,
+                    streams=_streams(flags, batch.value, advice), data_layout=_layout(flags),
+                    cpus=cpus, numa_nodes=numa, binding=_binding(platform, flags, numa),
+                    env=_openmp_env(flags, environ, intra), advice=tuple(advice))
 
+
+def _intra_threads(flags: UserFlags, environ: Mapping[str, str], ncores: int,
+                   advice: list[str]) -> Choice:
     if flags.intra_threads is not None:
         intra = Choice(flags.intra_threads, USER, "set by --num-intra-threads")
     elif "OMP_NUM_THREADS" in environ and environ["OMP_NUM_THREADS"].strip().isdigit() \
@@ -256,44 +270,45 @@ def recommend(platform: Platform, flags: UserFlags = UserFlags(),
     if intra.value > ncores:
         advice.append(f"intra-op threads ({intra.value}) exceed the {ncores} physical cores "
                       "bound: threads will share cores")
+    return intra
 
-    inter = (Choice(flags.inter_threads, USER, "set by --num-inter-threads")
-             if flags.inter_threads is not None
-             else Choice(1, SEED, "one inter-op thread"))
 
+def _streams(flags: UserFlags, batch: int, advice: list[str]) -> Choice:
     if not flags.engine_streams:
-        streams = Choice(1, RN50, f"{flags.engine} runs one batch at a time")
         if flags.streams not in (None, 1):
             advice.append(f"--streams {flags.streams} is not applied: {flags.engine} has no "
                           "parallel streams (OpenVINO has)")
-    elif flags.streams is not None:
-        streams = Choice(flags.streams, USER, "set by --streams")
-    elif batch.value == 1:
-        streams = Choice(1, RN50, "batch 1 (latency): one stream runs each image on all threads")
-    else:
-        streams = Choice("auto", RN50, "batch > 1 (throughput): the engine picks parallel streams "
-                                       "over the threads (OpenVINO THROUGHPUT hint), as its own "
-                                       "benchmark tool does; --streams 1 for the seed's single stream")
+        return Choice(1, RN50, f"{flags.engine} runs one batch at a time")
+    if flags.streams is not None:
+        return Choice(flags.streams, USER, "set by --streams")
+    if batch == 1:
+        return Choice(1, RN50, "batch 1 (latency): one stream runs each image on all threads")
+    return Choice("auto", RN50, "batch > 1 (throughput): the engine picks parallel streams "
+                                "over the threads (OpenVINO THROUGHPUT hint), as its own "
+                                "benchmark tool does; --streams 1 for the seed's single stream")
 
+
+def _layout(flags: UserFlags) -> Choice:
     if flags.data_format is not None:
         if flags.data_format not in ("NCHW", "NHWC"):
             raise ConfigError(f"--data-format must be NCHW or NHWC (got {flags.data_format!r})")
-        layout = Choice(flags.data_format, USER, "set by --data-format (used where the model "
-                        "is built by rn50: the built-in model on TensorFlow)")
-    elif flags.model_file:
-        layout = Choice("model's own", RN50, "a model file keeps its own input layout (read "
-                        "back after loading)")
-    elif flags.precision == "bfloat16":
-        layout = Choice("NHWC", RN50, "BF16: TensorFlow's oneDNN BF16 convolutions ran 2x faster "
-                        "on NHWC than on NCHW graphs (TF 2.21, batch 16); used where rn50 builds "
-                        "the graph (the built-in model on TensorFlow); --data-format NCHW for the "
-                        "seed's layout")
-    else:
-        layout = Choice("NCHW", SEED, "NCHW for graphs rn50 builds; a model file keeps its own "
-                        "input layout")
-    numa = _numa(platform, flags, cpus.value)
-    binding = _binding(platform, flags, numa)
+        return Choice(flags.data_format, USER, "set by --data-format (used where the model "
+                      "is built by rn50: the built-in model on TensorFlow)")
+    if flags.model_file:
+        return Choice("model's own", RN50, "a model file keeps its own input layout (read "
+                      "back after loading)")
+    if flags.precision == "bfloat16":
+        return Choice("NHWC", RN50, "BF16: TensorFlow's oneDNN BF16 convolutions ran 2x faster "
+                      "on NHWC than on NCHW graphs (TF 2.21, batch 16); used where rn50 builds "
+                      "the graph (the built-in model on TensorFlow); --data-format NCHW for the "
+                      "seed's layout")
+    return Choice("NCHW", SEED, "NCHW for graphs rn50 builds; a model file keeps its own "
+                  "input layout")
 
+
+def _openmp_env(flags: UserFlags, environ: Mapping[str, str], intra: Choice
+                ) -> dict[str, Choice]:
+    """OMP_NUM_THREADS and the seed's KMP_* variables, each with where it came from."""
     if "OMP_NUM_THREADS" in environ and flags.intra_threads is not None \
             and environ["OMP_NUM_THREADS"] != str(intra.value):
         omp = Choice(str(intra.value), USER, "= --num-intra-threads (overrides "
@@ -305,18 +320,12 @@ def recommend(platform: Platform, flags: UserFlags = UserFlags(),
                      "(read by every OpenMP runtime, e.g. PyTorch's)")
     openmp = ("read by Intel OpenMP (libiomp, as in Intel-optimized TensorFlow/PyTorch builds); "
               "stock wheels (GNU OpenMP, Eigen threads) and OpenVINO (TBB) ignore it")
-    env = {
+    return {
         "OMP_NUM_THREADS": omp,
         "KMP_AFFINITY": _env("KMP_AFFINITY", SEED_KMP_AFFINITY, environ, openmp),
         "KMP_BLOCKTIME": _env("KMP_BLOCKTIME", SEED_KMP_BLOCKTIME, environ, openmp),
         "KMP_SETTINGS": _env("KMP_SETTINGS", SEED_KMP_SETTINGS, environ, openmp),
     }
-    if not platform.smt_enabled:
-        advice.append("Hyperthreading is off (or not exposed): the seed recommends enabling it "
-                      "in BIOS (requires a restart); rn50 uses one thread per physical core either way")
-    return Settings(batch_size=batch, intra_threads=intra, inter_threads=inter, streams=streams,
-                    data_layout=layout, cpus=cpus, numa_nodes=numa, binding=binding, env=env,
-                    advice=tuple(advice))
 
 
 @dataclass(frozen=True)
