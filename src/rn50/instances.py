@@ -85,67 +85,17 @@ def plan_instances(platform: Platform, pool_cpus: tuple[int, ...], num_instances
     `cores_per_instance` may be "socket" (Model Zoo's --numa-cores-per-instance
     socket): one instance per socket with all its cores.
     """
-    if smt not in SMT_CHOICES:
-        raise ConfigError(f"--smt must be one of {', '.join(SMT_CHOICES)} (got {smt!r})")
-    _positive("--num-instances", num_instances)
+    _check_flags(num_instances, cores_per_instance, smt)
     by_socket = cores_per_instance == "socket"
-    if not by_socket:
-        if isinstance(cores_per_instance, str):
-            raise ConfigError(f"--cores-per-instance must be a whole number or 'socket' "
-                              f"(got {cores_per_instance!r})")
-        _positive("--cores-per-instance", cores_per_instance)
     pool = set(pool_cpus)
     cores = [core for core in platform.usable_cores() if core[0].cpu in pool]
     if not cores:
         raise ConfigError("no usable physical cores to split into instances")
     domains = _domains(cores, by_socket)
-    sizes = [len(d) for d in domains]
     unit = "socket" if by_socket else "NUMA node"
-    total = sum(sizes)
-
-    if by_socket:
-        size = min(sizes)
-        wanted = num_instances
-        if size != max(sizes):
-            raise ConfigError("--cores-per-instance socket: the sockets have different numbers "
-                              f"of usable cores ({', '.join(map(str, sizes))}); give a number")
-        reason = f"one instance per socket, {size} physical cores each"
-    elif cores_per_instance is not None:
-        size = cores_per_instance
-        wanted = num_instances
-        if size > max(sizes):
-            raise ConfigError(f"--cores-per-instance {size}: no {unit} has that many usable "
-                              f"physical cores (largest: {max(sizes)}); an instance never "
-                              f"spans {unit}s")
-        reason = f"{size} physical core(s) per instance, as asked"
-    elif num_instances is not None:
-        if num_instances > total:
-            raise ConfigError(f"--num-instances {num_instances} exceeds the {total} usable "
-                              "physical cores")
-        size = _fitting_size(sizes, num_instances)
-        wanted = num_instances
-        reason = (f"{total} physical cores over {num_instances} instance(s): {size} each "
-                  f"(the most that fits without spanning a {unit})")
-    else:
-        raise ConfigError("a multi-instance plan needs --num-instances or --cores-per-instance")
-
-    # groups of `size` consecutive cores inside each domain, taken in turn from each domain
-    per_domain = [[d[i:i + size] for i in range(0, len(d) - size + 1, size)] for d in domains]
-    available = sum(len(g) for g in per_domain)
-    if wanted is not None and wanted > available:
-        raise ConfigError(f"--num-instances {wanted} x {size} core(s) each needs "
-                          f"{wanted * size} physical cores in whole {unit}s; "
-                          f"only {available} such group(s) fit ({total} cores, "
-                          f"{', '.join(map(str, sizes))} per {unit})")
-    chosen: list[list[list[LogicalCpu]]] = []
-    depth = 0
-    while len(chosen) < (wanted or available):
-        for groups in per_domain:
-            if depth < len(groups) and len(chosen) < (wanted or available):
-                chosen.append(groups[depth])
-        depth += 1
-    chosen.sort(key=lambda g: g[0][0].cpu)
-
+    size, reason = _group_size([len(d) for d in domains], num_instances, cores_per_instance,
+                               unit)
+    chosen = _choose_groups(domains, size, num_instances, unit)
     result, used = [], set()
     for index, group in enumerate(chosen):
         cpus = [c.cpu for core in group for c in (core if smt == "include" else core[:1])]
@@ -153,15 +103,78 @@ def plan_instances(platform: Platform, pool_cpus: tuple[int, ...], num_instances
         result.append(InstanceGroup(index, tuple(sorted(cpus)), len(group), group[0][0].node,
                                     group[0][0].socket))
     idle = tuple(sorted(c.cpu for core in cores for c in core[:1] if c.cpu not in used))
-    idle_reason = ""
-    if idle:
-        idle_reason = (f"{len(idle)} physical core(s) left idle (CPUs {format_cpulist(idle)}): "
-                       f"they do not make a whole group of {size} inside one {unit}"
-                       if wanted is None else
-                       f"{len(idle)} physical core(s) left idle (CPUs {format_cpulist(idle)}): "
-                       f"{wanted} instance(s) x {size} core(s) use {wanted * size} of {total}")
     if smt == "include" and platform.smt_enabled:
         reason += "; SMT siblings included (one thread per logical CPU)"
     elif platform.smt_enabled:
         reason += "; SMT siblings left idle (one thread per physical core)"
-    return InstancePlan(tuple(result), size, smt, idle, reason, idle_reason)
+    return InstancePlan(tuple(result), size, smt, idle, reason,
+                        _idle_reason(idle, size, num_instances, len(cores), unit))
+
+
+def _check_flags(num_instances: int | None, cores_per_instance: int | str | None,
+                 smt: str) -> None:
+    if smt not in SMT_CHOICES:
+        raise ConfigError(f"--smt must be one of {', '.join(SMT_CHOICES)} (got {smt!r})")
+    _positive("--num-instances", num_instances)
+    if cores_per_instance != "socket":
+        if isinstance(cores_per_instance, str):
+            raise ConfigError(f"--cores-per-instance must be a whole number or 'socket' "
+                              f"(got {cores_per_instance!r})")
+        _positive("--cores-per-instance", cores_per_instance)
+
+
+def _group_size(sizes: list[int], num_instances: int | None,
+                cores_per_instance: int | str | None, unit: str) -> tuple[int, str]:
+    """Cores per instance, and why."""
+    total = sum(sizes)
+    if cores_per_instance == "socket":
+        if min(sizes) != max(sizes):
+            raise ConfigError("--cores-per-instance socket: the sockets have different numbers "
+                              f"of usable cores ({', '.join(map(str, sizes))}); give a number")
+        return min(sizes), f"one instance per socket, {min(sizes)} physical cores each"
+    if cores_per_instance is not None:
+        if cores_per_instance > max(sizes):
+            raise ConfigError(f"--cores-per-instance {cores_per_instance}: no {unit} has that "
+                              f"many usable physical cores (largest: {max(sizes)}); an "
+                              f"instance never spans {unit}s")
+        return cores_per_instance, f"{cores_per_instance} physical core(s) per instance, as asked"
+    if num_instances is not None:
+        if num_instances > total:
+            raise ConfigError(f"--num-instances {num_instances} exceeds the {total} usable "
+                              "physical cores")
+        size = _fitting_size(sizes, num_instances)
+        return size, (f"{total} physical cores over {num_instances} instance(s): {size} each "
+                      f"(the most that fits without spanning a {unit})")
+    raise ConfigError("a multi-instance plan needs --num-instances or --cores-per-instance")
+
+
+def _choose_groups(domains: list, size: int, wanted: int | None, unit: str) -> list:
+    """Groups of `size` consecutive cores inside each domain, taken in turn from each one,
+    then in CPU order."""
+    per_domain = [[d[i:i + size] for i in range(0, len(d) - size + 1, size)] for d in domains]
+    available = sum(len(g) for g in per_domain)
+    if wanted is not None and wanted > available:
+        sizes = [len(d) for d in domains]
+        raise ConfigError(f"--num-instances {wanted} x {size} core(s) each needs "
+                          f"{wanted * size} physical cores in whole {unit}s; "
+                          f"only {available} such group(s) fit ({sum(sizes)} cores, "
+                          f"{', '.join(map(str, sizes))} per {unit})")
+    chosen: list = []
+    depth = 0
+    while len(chosen) < (wanted or available):
+        for groups in per_domain:
+            if depth < len(groups) and len(chosen) < (wanted or available):
+                chosen.append(groups[depth])
+        depth += 1
+    return sorted(chosen, key=lambda g: g[0][0].cpu)
+
+
+def _idle_reason(idle: tuple[int, ...], size: int, wanted: int | None, total: int,
+                 unit: str) -> str:
+    if not idle:
+        return ""
+    if wanted is None:
+        return (f"{len(idle)} physical core(s) left idle (CPUs {format_cpulist(idle)}): "
+                f"they do not make a whole group of {size} inside one {unit}")
+    return (f"{len(idle)} physical core(s) left idle (CPUs {format_cpulist(idle)}): "
+            f"{wanted} instance(s) x {size} core(s) use {wanted * size} of {total}")
