@@ -37,7 +37,7 @@ def _weights(model: ModelConfig, environ: Mapping[str, str],
     if spec.format != STATE_DICT:
         raise ConfigError(f"--model {spec.path} ({spec.format}): export converts the built-in model "
                           "or a torchvision ResNet-50 state_dict")
-    from .backends.torch import load_state_dict_weights
+    from .models.state_dict import load_state_dict_weights
 
     return load_state_dict_weights(spec.path), spec.provenance
 

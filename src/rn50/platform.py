@@ -321,19 +321,7 @@ def detect_platform(root: str | os.PathLike = "/",
     root = Path(root)
     live = root == Path("/")
     sources, notes = [], []
-
-    cpus = _sysfs_topology(root)
-    if cpus:
-        sources.append("sysfs")
-    lscpu_p = lscpu(["-p=CPU,CORE,SOCKET,NODE"]) if lscpu else None
-    if not cpus and lscpu_p:
-        cpus = parse_lscpu_parseable(lscpu_p)
-        sources.append("lscpu -p")
-    if not cpus:
-        count = (os.cpu_count() or 1) if live else 1
-        cpus = [LogicalCpu(i, i, 0, 0) for i in range(count)]
-        notes.append("topology unknown (no sysfs, no lscpu): each CPU taken as one core")
-
+    cpus = _topology(root, live, lscpu, sources, notes)
     cpuinfo_text = _read(root / "proc/cpuinfo")
     cpuinfo = parse_cpuinfo(cpuinfo_text) if cpuinfo_text else {}
     if cpuinfo:
@@ -348,17 +336,7 @@ def detect_platform(root: str | os.PathLike = "/",
     cg = root / "sys/fs/cgroup"
     quota = parse_cgroup_quota(_read(cg / "cpu.max"), _read(cg / "cpu/cpu.cfs_quota_us"),
                                _read(cg / "cpu/cpu.cfs_period_us"))
-    online = [c.cpu for c in cpus]
-    if allowed_cpus is None:
-        if live and hasattr(os, "sched_getaffinity"):
-            allowed_cpus = sorted(os.sched_getaffinity(0))
-        else:
-            cpuset = _read(cg / "cpuset.cpus.effective")
-            allowed_cpus = parse_cpulist(cpuset) if cpuset and cpuset.strip() else online
-    allowed = tuple(c for c in sorted(allowed_cpus) if c in set(online))
-    if len(allowed) < len(online):
-        notes.append(f"this process may use {len(allowed)} of {len(online)} CPUs "
-                     f"({format_cpulist(allowed)})")
+    allowed = _allowed(cpus, allowed_cpus, live, cg, notes)
     if quota is not None:
         notes.append(f"cgroup CPU quota: {quota:g} CPUs")
 
@@ -376,6 +354,40 @@ def detect_platform(root: str | os.PathLike = "/",
         sources=tuple(sources),
         notes=tuple(notes),
     )
+
+
+def _topology(root: Path, live: bool, lscpu, sources: list[str], notes: list[str]
+              ) -> list[LogicalCpu]:
+    """CPUs with their core, socket and node: sysfs, else `lscpu -p`, else one core each."""
+    cpus = _sysfs_topology(root)
+    if cpus:
+        sources.append("sysfs")
+    lscpu_p = lscpu(["-p=CPU,CORE,SOCKET,NODE"]) if lscpu else None
+    if not cpus and lscpu_p:
+        cpus = parse_lscpu_parseable(lscpu_p)
+        sources.append("lscpu -p")
+    if not cpus:
+        count = (os.cpu_count() or 1) if live else 1
+        cpus = [LogicalCpu(i, i, 0, 0) for i in range(count)]
+        notes.append("topology unknown (no sysfs, no lscpu): each CPU taken as one core")
+    return cpus
+
+
+def _allowed(cpus: list[LogicalCpu], allowed_cpus: list[int] | None, live: bool, cg: Path,
+             notes: list[str]) -> tuple[int, ...]:
+    """The CPUs this process may use: its affinity (live), else the cgroup's cpuset."""
+    online = [c.cpu for c in cpus]
+    if allowed_cpus is None:
+        if live and hasattr(os, "sched_getaffinity"):
+            allowed_cpus = sorted(os.sched_getaffinity(0))
+        else:
+            cpuset = _read(cg / "cpuset.cpus.effective")
+            allowed_cpus = parse_cpulist(cpuset) if cpuset and cpuset.strip() else online
+    allowed = tuple(c for c in sorted(allowed_cpus) if c in set(online))
+    if len(allowed) < len(online):
+        notes.append(f"this process may use {len(allowed)} of {len(online)} CPUs "
+                     f"({format_cpulist(allowed)})")
+    return allowed
 
 
 def platform_from_dict(data: Mapping) -> Platform:

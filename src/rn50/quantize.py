@@ -188,6 +188,19 @@ def int8_model(model: ModelSpec, backend: str, cal: CalibrationConfig, cache_dir
         log(f"INT8 model from the cache: {out} (made {info['created']})")
         _enforce(info["guard"], cal.max_accuracy_drop, out)
         return _as_int8(model, out, backend), dict(info, cached=True)
+    info = _quantize_now(model, backend, source_path, cal, out, log)
+    info.update(model_sha256=digest, versions=versions)
+    atomic_write_bytes(info_path, json.dumps(info, indent=2).encode())
+    _report_guard(info["guard"], log)
+    _enforce(info["guard"], cal.max_accuracy_drop, out)
+    return _as_int8(model, out, backend), dict(info, cached=False)
+
+
+def _quantize_now(model: ModelSpec, backend: str, source_path: str, cal: CalibrationConfig,
+                  out: Path, log: Callable[[str], None]) -> dict:
+    """Calibrate, quantize with the engine's own quantizer, check against FP32: how it went."""
+    from datetime import datetime
+
     out.parent.mkdir(parents=True, exist_ok=True)
     log(f"Quantizing {model.name} to INT8 for {backend} ...")
     calib, held, calibration = calibration_images(model, source_path, cal, log)
@@ -202,17 +215,10 @@ def int8_model(model: ModelSpec, backend: str, cal: CalibrationConfig, cache_dir
     with heartbeat(log, f"Comparing INT8 with FP32 on {len(held)} held-out images"):
         guard = accuracy_guard(backend, source_path, str(out), held,
                                calibration["metadata"]["class_offset"])
-    from datetime import datetime
-
-    info = {"model": model.path, "model_sha256": digest, "backend": backend,
-            "versions": versions, "calibration": {k: v for k, v in calibration.items()
-                                                  if k != "metadata"},
+    return {"model": model.path, "backend": backend,
+            "calibration": {k: v for k, v in calibration.items() if k != "metadata"},
             "guard": guard, "created": datetime.now().isoformat(timespec="seconds"),
             "path": str(out)}
-    atomic_write_bytes(info_path, json.dumps(info, indent=2).encode())
-    _report_guard(guard, log)
-    _enforce(guard, cal.max_accuracy_drop, out)
-    return _as_int8(model, out, backend), dict(info, cached=False)
 
 
 def engine_module(backend: str):

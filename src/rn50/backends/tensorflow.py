@@ -132,25 +132,7 @@ class TensorFlowBackend:
             config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = \
                 rewriter_config_pb2.RewriterConfig.ON
         start = time.perf_counter()
-        path = model.path
-        if model.format == ONNX and model.source == "builtin":
-            path = str(builtin_graphdef(model, str(settings.data_layout.value)))
-        elif model.format != GRAPHDEF:
-            raise ModelError(f"model file {model.path} ({model.format}): the tensorflow backend "
-                             "runs GraphDef, SavedModel and Keras files")
-        graph_def = tf.compat.v1.GraphDef()
-        try:
-            graph_def.ParseFromString(Path(path).read_bytes())
-            input_node, output_node = pick_nodes(graph_def, model.input_node, model.output_node, path)
-            graph = tf.Graph()
-            with graph.as_default():
-                tf.compat.v1.import_graph_def(graph_def, name="")
-        except ModelError:
-            raise
-        except Exception as exc:  # DecodeError, ValueError from import_graph_def
-            raise ModelError(f"model file {path} is not a valid TensorFlow GraphDef "
-                             f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
-                             ) from exc
+        path, graph, input_node, output_node = self._read_graph(model, settings)
         read_s = time.perf_counter() - start
         tensor = graph.get_tensor_by_name(f"{input_node}:0")
         dims = [-1 if d is None else d for d in tensor.shape.as_list()] if tensor.shape.rank else []
@@ -184,6 +166,32 @@ class TensorFlowBackend:
         return TensorFlowSession(run, InputSpec(input_node, shape, layout),
                                  {"read_s": read_s, "compile_s": compile_s}, applied, classes,
                                  executed)
+
+    def _read_graph(self, model: ModelSpec, settings: Settings):
+        """(path, tf.Graph, input node, output node) of a frozen GraphDef (the built-in model
+        built as one, in the settings' layout)."""
+        tf = self._tf
+        path = model.path
+        if model.format == ONNX and model.source == "builtin":
+            path = str(builtin_graphdef(model, str(settings.data_layout.value)))
+        elif model.format != GRAPHDEF:
+            raise ModelError(f"model file {model.path} ({model.format}): the tensorflow backend "
+                             "runs GraphDef, SavedModel and Keras files")
+        graph_def = tf.compat.v1.GraphDef()
+        try:
+            graph_def.ParseFromString(Path(path).read_bytes())
+            input_node, output_node = pick_nodes(graph_def, model.input_node, model.output_node,
+                                                 path)
+            graph = tf.Graph()
+            with graph.as_default():
+                tf.compat.v1.import_graph_def(graph_def, name="")
+        except ModelError:
+            raise
+        except Exception as exc:  # DecodeError, ValueError from import_graph_def
+            raise ModelError(f"model file {path} is not a valid TensorFlow GraphDef "
+                             f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+                             ) from exc
+        return path, graph, input_node, output_node
 
     def _load_eager(self, model: ModelSpec, settings: Settings, intra: int,
                     inter: int) -> TensorFlowSession:

@@ -26,6 +26,7 @@ import numpy as np
 from ..errors import EngineError, ModelError
 from ..models import ModelSpec
 from ..models.detect import ONNX, STATE_DICT, TORCHSCRIPT
+from ..models.state_dict import load_state_dict_weights
 from ..settings import Settings
 from ._base import Capabilities, InputSpec, Quantizer, SyncSession
 
@@ -37,34 +38,6 @@ CAPABILITIES = Capabilities(
                "weights, or the quantized convolutions, in the frozen graph",
     quantizer=Quantizer("torch", "torch", ".pt"), frameworks=("pytorch",))
 DTYPES = {"torch.float32": "f32", "torch.bfloat16": "bf16", "torch.float16": "f16"}
-
-
-def load_state_dict_weights(path: str) -> dict[str, np.ndarray]:
-    """A torchvision resnet50 checkpoint as folded rn50 weights (safe load, no code run)."""
-    import pickle
-
-    import torch
-
-    from ..models.resnet50 import fold_torchvision
-
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise ModelError(f"model file {path} contains code or objects other than tensors; "
-                         "refused (rn50 never unpickles code)") from exc
-    except Exception as exc:
-        raise ModelError(f"model file {path} is not a readable PyTorch checkpoint "
-                         f"({type(exc).__name__})") from exc
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise ModelError(f"model file {path} holds a {type(state).__name__}, not a state_dict")
-    try:
-        return fold_torchvision({k.removeprefix("module."): v.numpy() for k, v in state.items()
-                                 if hasattr(v, "numpy")})
-    except (KeyError, ValueError) as exc:
-        raise ModelError(f"model file {path} is not a torchvision ResNet-50 state_dict "
-                         f"({exc})") from exc
 
 
 def _weight_dtype(convolution) -> str | None:
@@ -146,23 +119,8 @@ class TorchBackend:
             torch.set_num_interop_threads(int(settings.inter_threads.value))
         except RuntimeError:  # only settable before the first parallel work
             pass
-        from ..models.torch_net import ResNet50
-
         start = time.perf_counter()
-        if model.format == ONNX and model.source == "builtin":
-            from ..models.builtin import onnx_weights
-            module = ResNet50(onnx_weights(model.path))
-        elif model.format == STATE_DICT:
-            module = ResNet50(load_state_dict_weights(model.path))
-        elif model.format == TORCHSCRIPT:
-            try:
-                module = torch.jit.load(model.path, map_location="cpu")
-            except Exception as exc:
-                raise ModelError(f"model file {model.path} is not a loadable TorchScript archive "
-                                 f"({type(exc).__name__})") from exc
-        else:
-            raise ModelError(f"model file {model.path} ({model.format}): the torch backend runs "
-                             "TorchScript files and torchvision ResNet-50 state_dicts")
+        module = _read_module(torch, model)
         read_s = time.perf_counter() - start
         quantized = quantized_convolutions(module) if isinstance(module, torch.jit.ScriptModule) \
             else 0
@@ -188,27 +146,50 @@ class TorchBackend:
                 raise ModelError(f"model {model.path} does not take a {tuple(example.shape)} "
                                  f"image batch ({type(exc).__name__})") from exc
         compile_s = time.perf_counter() - start
-        applied = {"num_threads": str(torch.get_num_threads()),
-                   "num_interop_threads": str(torch.get_num_interop_threads()),
-                   "memory_format": "channels_last", "graph": "torch.jit.freeze + "
-                   "optimize_for_inference", "mkldnn": str(torch.backends.mkldnn.is_available()),
-                   "dtype": str(dtype).removeprefix("torch.")}
-        if int8:
-            applied.update(graph="torch.jit.freeze (quantized ops)",
-                           quantized_engine=torch.backends.quantized.engine, dtype="quint8/qint8")
-            executed = {"execution_precision": "i8,u8",
-                        "execution_precision_source": f"{quantized} quantized convolutions "
-                        "(int8 weights, uint8 activations) in the graph that runs",
-                        "convolution_precisions": {"i8,u8": quantized}}
-        else:
-            dtypes = convolution_dtypes(frozen)
-            executed = {"execution_precision": ",".join(sorted(dtypes)) or "unknown",
-                        "execution_precision_source": "dtype of the convolution weights in the "
-                        f"frozen graph that runs (convolutions: {dict(dtypes)})",
-                        "convolution_precisions": dict(dtypes)}
+        applied, executed = _as_run(torch, frozen, dtype, quantized)
         return TorchSession(frozen, InputSpec("input", (batch, 3, size, size), "NCHW"),
                             {"read_s": read_s, "compile_s": compile_s}, applied,
                             int(probe.shape[-1]) if probe.dim() == 2 else None, dtype, executed)
+
+
+def _read_module(torch, model: ModelSpec):
+    """The module to run: the built-in model or a state_dict as ResNet50, or a TorchScript."""
+    from ..models.torch_net import ResNet50
+
+    if model.format == ONNX and model.source == "builtin":
+        from ..models.builtin import onnx_weights
+        return ResNet50(onnx_weights(model.path))
+    if model.format == STATE_DICT:
+        return ResNet50(load_state_dict_weights(model.path))
+    if model.format == TORCHSCRIPT:
+        try:
+            return torch.jit.load(model.path, map_location="cpu")
+        except Exception as exc:
+            raise ModelError(f"model file {model.path} is not a loadable TorchScript archive "
+                             f"({type(exc).__name__})") from exc
+    raise ModelError(f"model file {model.path} ({model.format}): the torch backend runs "
+                     "TorchScript files and torchvision ResNet-50 state_dicts")
+
+
+def _as_run(torch, frozen, dtype, quantized: int) -> tuple[dict, dict]:
+    """What torch applied (read back) and the precision the frozen graph executes."""
+    applied = {"num_threads": str(torch.get_num_threads()),
+               "num_interop_threads": str(torch.get_num_interop_threads()),
+               "memory_format": "channels_last", "graph": "torch.jit.freeze + "
+               "optimize_for_inference", "mkldnn": str(torch.backends.mkldnn.is_available()),
+               "dtype": str(dtype).removeprefix("torch.")}
+    if quantized:
+        applied.update(graph="torch.jit.freeze (quantized ops)",
+                       quantized_engine=torch.backends.quantized.engine, dtype="quint8/qint8")
+        return applied, {"execution_precision": "i8,u8",
+                         "execution_precision_source": f"{quantized} quantized convolutions "
+                         "(int8 weights, uint8 activations) in the graph that runs",
+                         "convolution_precisions": {"i8,u8": quantized}}
+    dtypes = convolution_dtypes(frozen)
+    return applied, {"execution_precision": ",".join(sorted(dtypes)) or "unknown",
+                     "execution_precision_source": "dtype of the convolution weights in the "
+                     f"frozen graph that runs (convolutions: {dict(dtypes)})",
+                     "convolution_precisions": dict(dtypes)}
 
 
 def float_module(model: ModelSpec):

@@ -54,7 +54,7 @@ def state_dict_to_onnx(model: ModelSpec, log: Callable[[str], None] = print) -> 
     def build() -> bytes:
         if importlib.util.find_spec("torch") is None:
             raise EngineError(f"reading {model.path} needs PyTorch: pip install 'rn50[torch]'")
-        from ..backends.torch import load_state_dict_weights
+        from .state_dict import load_state_dict_weights
 
         log(f"Converting {model.path} to ONNX (batch norm folded), cached at {target} ...")
         return build_onnx(weights=load_state_dict_weights(model.path)).SerializeToString()
