@@ -180,3 +180,31 @@ def test_channel_delivers_the_last_words_of_a_peer_that_died_with_requests_unrea
     assert message == {"type": "error", "message": "x" * 100_000}
     with pytest.raises(Closed):
         parent.recv()
+
+
+def python_processes() -> dict[int, str]:
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                found[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ") \
+                    .decode(errors="replace")
+            except OSError:
+                continue
+    return found
+
+
+def test_timeout_kill_leaves_no_decode_worker_or_helper_behind(run_cli, tmp_path):
+    # a hung engine killed by --timeout used to leave its decode workers and Python's
+    # resource tracker running, re-parented to init
+    from test_real_data import photo, write_set
+
+    data = write_set(tmp_path / "d", [photo(320, 240, i) for i in range(6)], [1] * 6)
+    before = set(python_processes())
+    proc = run_cli("-m", "rn50", "bench", "--data-location", str(data), "--data-workers", "1",
+                   "--duration", "120", "--timeout", "6", "--output-dir", str(tmp_path / "o"))
+    assert proc.returncode == 1 and "--timeout 6 s and was killed" in proc.stderr
+    time.sleep(0.5)
+    left = {pid: cmd for pid, cmd in python_processes().items() if pid not in before
+            and any(mark in cmd for mark in ("multiprocessing", "rn50.launch.child"))}
+    assert not left, left
