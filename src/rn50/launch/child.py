@@ -122,8 +122,14 @@ class WorkerProcess:
                 elif op == "infer":
                     self.infer(message)
             except BaseException as exc:  # reported, never a traceback on the console
+                if isinstance(exc, Closed):
+                    return 3
+                if op == "infer":  # that request fails; the worker serves the next one
+                    self.emit({"type": "failed", "id": message.get("id"),
+                               "message": _error(exc)["message"]})
+                    continue
                 self.emit(_error(exc))
-                if op == "load" or isinstance(exc, Closed):
+                if op == "load":
                     return 3
 
     def load(self, job: dict) -> None:
