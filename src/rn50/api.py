@@ -36,7 +36,7 @@ from .report import console as text
 from .report.events import EventPrinter
 from .report.files import (SCENARIO_PREFIXES, Console, allocate_run_paths, check_writable_file,
                            write_json)
-from .results import SCHEMA_VERSION
+from .results import SCHEMA_VERSION, RunResult
 from .scenarios.benchmark import BenchmarkPlan, merge_instances
 from .settings import ProcessPlan, Settings, UserFlags, plan_processes
 from .settings import recommend as _recommend
@@ -242,13 +242,15 @@ def _plan_launches(config: RunConfig, record: dict, out: Console, processes: Pro
 
 
 def _report(out: Console, record: dict, settings: Settings, paths, json_copy) -> None:
-    """The figures, in the seed's format, and where everything was written."""
-    for line in text.data_lines(record):
+    """The figures, in the seed's format, and where everything was written: read from the
+    typed result, as any reporter does."""
+    result = RunResult.from_dict(record)
+    for line in text.data_lines(result):
         out.line(line)
-    if record.get("summary"):
-        for line in text.summary_lines(record):
+    if result.summary:
+        for line in text.summary_lines(result):
             out.line(line)
-    if record.get("summary") or record.get("accuracy") or "classified" in record:
+    if result.summary or result.accuracy or "classified" in result.extra:
         out.line(f"Ran inference with batch size {settings.batch_size.value}")
     out.line(f"Log location: {paths.log}")
     out.line(f"Results JSON: {paths.json}")

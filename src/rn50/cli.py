@@ -35,6 +35,7 @@ from .quantize import quantizers
 from .report.console import (comparison_table, instance_plan_lines, platform_lines, preset_lines,
                              settings_table)
 from .report.files import write_json
+from .results import ComparisonResult
 from .settings import BINDINGS, UserFlags, plan_processes
 from .topology import load_topology
 
@@ -371,7 +372,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print()
     print(f"Side by side (same settings, each engine in its own process), batch "
           f"{config.flags.batch_size or 'default'}:")
-    print("\n".join(comparison_table(summary["runs"])))
+    print("\n".join(comparison_table(ComparisonResult.from_dict(summary).runs)))
     print(f"Comparison JSON: {summary['path']}")
     failed = [name for name, run in summary["runs"].items() if run.get("status") != "ok"]
     if failed:

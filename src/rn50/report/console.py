@@ -7,6 +7,7 @@ import shlex
 from ..launch.plan import LaunchPlan
 from ..measure.progress import format_eta
 from ..models.metadata import PRESETS, resize_for
+from ..results import RunResult
 from ..platform import Platform, format_cpulist
 from ..settings import Choice, ProcessPlan, Settings
 
@@ -67,49 +68,54 @@ def progress_line(message: dict) -> str:
     return line
 
 
-def summary_lines(record: dict) -> list[str]:
-    summary = record["summary"]
-    lat = summary["latency_ms"]
-    batch = record["settings"]["batch_size"]["value"]
+def summary_lines(result: RunResult) -> list[str]:
+    """The seed's figures (batch, latency, throughput), percentiles, compute and warnings."""
+    summary, lat = result.summary, result.summary.latency_ms
+    batch = result.setting("batch_size")
     lines = [f"Batch size = {batch}"]
-    if record.get("instances"):
-        lines.append(f"Instances: {summary['instances']} ran together (start skew "
-                     f"{summary['start_skew_ms']:.1f} ms); aggregate over all of them:")
-        lines += instance_result_lines(record)
+    if result.instances:
+        lines.append(f"Instances: {summary.extra['instances']} ran together (start skew "
+                     f"{summary.extra['start_skew_ms']:.1f} ms); aggregate over all of them:")
+        lines += instance_result_lines(result)
     if batch == 1:
-        lines.append(f"Latency: {lat['p50']:.3f} ms")
-    lines.append(f"Throughput: {summary['throughput_images_per_sec']:.3f} images/sec")
-    lines.append(f"Step latency (ms, {lat['count']} steps of {batch} image(s), "
-                 f"{summary['concurrency']} in flight): p50 {lat['p50']:.2f}  p90 {lat['p90']:.2f}  "
-                 f"p99 {lat['p99']:.2f}  mean {lat['mean']:.2f}  min {lat['min']:.2f}  "
-                 f"max {lat['max']:.2f}  stdev {lat['stdev']:.2f}")
-    compute = summary.get("compute")
+        lines.append(f"Latency: {lat.p50:.3f} ms")
+    lines.append(f"Throughput: {summary.throughput_images_per_sec:.3f} images/sec")
+    lines.append(f"Step latency (ms, {lat.count} steps of {batch} image(s), "
+                 f"{summary.concurrency} in flight): p50 {lat.p50:.2f}  p90 {lat.p90:.2f}  "
+                 f"p99 {lat.p99:.2f}  mean {lat.mean:.2f}  min {lat.min:.2f}  "
+                 f"max {lat.max:.2f}  stdev {lat.stdev:.2f}")
+    compute = summary.extra.get("compute")
     if compute:
-        name = PRECISION_NAMES.get(compute.get("peak_precision", "fp32"), "FP32")
-        unit = "GFLOP/s" if name == "FP32" else "GOP/s"
-        text = f"Compute: {compute['gflops_per_sec']:.1f} {unit}"
-        if compute.get("percent_of_peak") is not None:
-            text += (f" = {compute['percent_of_peak']:.0f}% of the estimated {name} peak "
-                     f"({compute['peak_gflops']:.0f} {unit} of the cores used")
-            text += f"; {compute['peak_basis']})" if compute.get("peak_basis") else ")"
-        lines.append(text)
-    lines += [f"WARNING: {w}" for w in record.get("warnings", [])]
-    return lines
+        lines.append(compute_line(compute))
+    return lines + [f"WARNING: {w}" for w in result.warnings]
+
+
+def compute_line(compute: dict) -> str:
+    """Operations per second against the estimated peak of the precision that ran."""
+    name = PRECISION_NAMES.get(compute.get("peak_precision", "fp32"), "FP32")
+    unit = "GFLOP/s" if name == "FP32" else "GOP/s"
+    text = f"Compute: {compute['gflops_per_sec']:.1f} {unit}"
+    if compute.get("percent_of_peak") is not None:
+        text += (f" = {compute['percent_of_peak']:.0f}% of the estimated {name} peak "
+                 f"({compute['peak_gflops']:.0f} {unit} of the cores used")
+        text += f"; {compute['peak_basis']})" if compute.get("peak_basis") else ")"
+    return text
 
 
 def comparison_table(runs: dict) -> list[str]:
-    """One line per engine: latency, throughput, load/compile time, peak memory."""
+    """One line per engine (RunResults, or errors): latency, throughput, load, memory."""
     lines = [f"{'engine':<12} {'batch':>5} {'p50 ms':>9} {'p90 ms':>9} {'img/s':>8} "
              f"{'load s':>7} {'compile s':>9} {'peak RSS MiB':>12}  precision"]
     for name, run in runs.items():
-        if run.get("status") != "ok":
-            lines.append(f"{name:<12} failed: {run.get('error')}")
+        if not isinstance(run, RunResult) or run.status != "ok" or run.summary is None:
+            error = run.error if isinstance(run, RunResult) else run.get("error")
+            lines.append(f"{name:<12} failed: {error}")
             continue
-        s, t = run["summary"], run["load_timings"]
-        lines.append(f"{name:<12} {run['batch_size']:>5} {s['latency_ms']['p50']:>9.2f} "
-                     f"{s['latency_ms']['p90']:>9.2f} {s['throughput_images_per_sec']:>8.2f} "
-                     f"{t['read_s']:>7.2f} {t['compile_s']:>9.2f} {run['peak_rss_mib']:>12.0f}  "
-                     f"{run['engine']['execution_precision']}")
+        s, t = run.summary, run.extra["load_timings"]
+        lines.append(f"{name:<12} {run.extra['batch_size']:>5} {s.latency_ms.p50:>9.2f} "
+                     f"{s.latency_ms.p90:>9.2f} {s.throughput_images_per_sec:>8.2f} "
+                     f"{t['read_s']:>7.2f} {t['compile_s']:>9.2f} "
+                     f"{run.extra['peak_rss_mib']:>12.0f}  {run.engine.execution_precision}")
     return lines
 
 
@@ -147,19 +153,19 @@ def instance_plan_lines(processes: ProcessPlan, launches: list[LaunchPlan]) -> l
     return lines
 
 
-def instance_result_lines(record: dict) -> list[str]:
+def instance_result_lines(result: RunResult) -> list[str]:
     """Per-instance figures under the merged summary."""
     lines = [f"  {'instance':>8}  {'CPUs':<14} {'img/s':>8} {'p50 ms':>8} {'p90 ms':>8}  status"]
-    for entry in record.get("instances", []):
-        cpus = format_cpulist(entry["settings"]["cpus"]["value"])
-        if entry.get("status") == "ok":
-            s = entry["summary"]
-            lines.append(f"  {entry['index'] + 1:>8}  {cpus:<14} "
-                         f"{s['throughput_images_per_sec']:>8.2f} {s['latency_ms']['p50']:>8.2f} "
-                         f"{s['latency_ms']['p90']:>8.2f}  ok")
+    for entry in result.instances:
+        cpus = format_cpulist(entry.extra["settings"]["cpus"]["value"])
+        if entry.status == "ok" and entry.summary:
+            s = entry.summary
+            lines.append(f"  {entry.index + 1:>8}  {cpus:<14} "
+                         f"{s.throughput_images_per_sec:>8.2f} {s.latency_ms.p50:>8.2f} "
+                         f"{s.latency_ms.p90:>8.2f}  ok")
         else:
-            lines.append(f"  {entry['index'] + 1:>8}  {cpus:<14} {'-':>8} {'-':>8} {'-':>8}  "
-                         f"failed: {entry.get('error', 'no result')}")
+            lines.append(f"  {entry.index + 1:>8}  {cpus:<14} {'-':>8} {'-':>8} {'-':>8}  "
+                         f"failed: {entry.error or 'no result'}")
     return lines
 
 
@@ -201,26 +207,25 @@ def data_source_lines(message: dict) -> list[str]:
     return lines
 
 
-def data_lines(record: dict) -> list[str]:
+def data_lines(result: RunResult) -> list[str]:
     """Accuracy / classification / end-to-end figures and the skipped images."""
     lines = []
-    acc = record.get("accuracy")
+    acc = result.accuracy
     if acc:
         lines.append(f"Top-1 accuracy: {acc['top1']:.4f} ({acc['top1_correct']}/{acc['images']})"
                      f"   Top-5 accuracy: {acc['top5']:.4f} ({acc['top5_correct']}/"
                      f"{acc['images']})" + ("   (random weights: chance level expected)"
-                                            if record.get("model", {}).get("random_weights")
-                                            else ""))
-    if "classified" in record:
-        lines.append(f"Classified {record['classified']} image(s)")
-    summary = record.get("summary") or {}
+                                            if result.model.get("random_weights") else ""))
+    if "classified" in result.extra:
+        lines.append(f"Classified {result.extra['classified']} image(s)")
+    summary = result.summary.extra if result.summary else {}
     if "end_to_end_images_per_sec" in summary:
         lines.append(f"End-to-end (decode + preprocess + inference): "
                      f"{summary['end_to_end_images_per_sec']:.3f} images/sec; compute-only "
                      f"(same batch, no decoding): {summary['compute_only_images_per_sec']:.3f} "
                      f"images/sec; ratio {summary['end_to_end_vs_compute_only']:.3f}; waited "
                      f"{summary['data_wait_seconds']:.2f} s for images")
-    skipped = record.get("skipped") or []
+    skipped = result.extra.get("skipped") or []
     if skipped:
         lines.append(f"Skipped {len(skipped)} bad image(s)/record(s):")
         lines += [f"  {reason}" for reason in skipped[:20]]
