@@ -30,6 +30,7 @@ def run_cli(model_cache, tmp_path):
     def run(*argv: str, env: dict | None = None, timeout: float = 300,
             umask: int | None = None) -> subprocess.CompletedProcess:
         full_env = dict(os.environ, RN50_CACHE_DIR=str(model_cache))
+        full_env.pop("COLUMNS", None)  # full lines, as in a pipe, unless a test asks
         full_env.update(env or {})
         return subprocess.run([sys.executable, *argv], cwd=tmp_path, env=full_env,
                               capture_output=True, text=True, timeout=timeout, umask=umask or -1)
