@@ -53,6 +53,11 @@ class InputSpec:
     layout: str  # NCHW | NHWC
     dtype: str = "float32"
 
+    @property
+    def image_size(self) -> int:
+        """Height (= width) of the images it takes."""
+        return self.shape[2] if self.layout == "NCHW" else self.shape[1]
+
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -46,11 +46,6 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _size(spec) -> int:
-    """Height (= width) of the images an input takes."""
-    return spec.shape[2] if spec.layout == "NCHW" else spec.shape[1]
-
-
 def input_preprocessing(model, spec, num_classes):
     """The preprocessing of a model whose input is `spec` (before any is embedded)."""
     from ..data.preprocess import spec_from_metadata
@@ -58,7 +53,7 @@ def input_preprocessing(model, spec, num_classes):
 
     meta = describe(model.source, model.format, spec.name, spec.layout, num_classes,
                     model.class_offset, model.preprocessing, model.provenance)
-    return spec_from_metadata(meta["preprocessing"], spec.layout, crop=_size(spec))
+    return spec_from_metadata(meta["preprocessing"], spec.layout, crop=spec.image_size)
 
 
 def check_input_size(model, spec) -> None:
@@ -66,7 +61,7 @@ def check_input_size(model, spec) -> None:
     from ..errors import ConfigError
 
     asked = (model.preprocessing or {}).get("input_size")
-    size = _size(spec)
+    size = spec.image_size
     if asked and asked != size:
         raise ConfigError(f"--input-size {asked}: model {model.path} takes {size}x{size} images")
 

@@ -30,8 +30,7 @@ def open_images(ctx, job: dict, repeat: bool = False) -> Iterator[Images]:
     from ..data.sources import open_source
 
     data, spec = job["data"], ctx.input_spec
-    size = spec.shape[2] if spec.layout == "NCHW" else spec.shape[1]
-    prep = spec_from_metadata(ctx.metadata["preprocessing"], spec.layout, crop=size)
+    prep = spec_from_metadata(ctx.metadata["preprocessing"], spec.layout, crop=spec.image_size)
     source = open_source(data["paths"], data.get("labels_file"))
     if job["scenario"] == "accuracy" and not source.labelled:
         raise DataError(f"{source.description}: no labels, and accuracy needs them "
