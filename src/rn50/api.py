@@ -342,7 +342,7 @@ def _run(out: Console, launches: list[LaunchPlan], processes: ProcessPlan, model
         text = f"[instance {index + 1}] {line}" if multi else line
         (out.log_only if is_noise(config.backend, line) else out.line)(text)
 
-    printer = EventPrinter(out.line, len(launches), config.verbose)
+    printer = EventPrinter(out.line, len(launches), config.verbose, plan)
 
     def on_message(index: int, message: dict) -> None:
         if message["type"] == "started":

@@ -112,8 +112,13 @@ def test_progress_every_ten_steps_reports_window_rate():
     progress = [m for m in messages if m["type"] == "progress"]
     assert [m["steps"] for m in progress] == [10, 20]
     assert all(m["images_per_sec"] == pytest.approx(40.0) for m in progress)
-    assert [m["total_steps"] for m in progress] == [25, 25]
-    assert [m["eta_s"] for m in progress] == [pytest.approx(0.75), pytest.approx(0.25)]
+    assert [m["elapsed_s"] for m in progress] == [pytest.approx(0.5), pytest.approx(1.0)]
+    # the console turns them into steps expected and an ETA with the phase's own stop rule
+    from rn50.report.console import progress_line
+
+    plan = BenchmarkPlan(warmup_steps=0, steps=25)
+    assert progress_line(progress[0], plan.measure_done) == \
+        "steps = 10, 40.000 images/sec (10/25 steps, ETA 1 s)"
 
 
 def test_slow_steps_report_at_least_every_five_seconds_with_total_and_eta():
@@ -125,9 +130,14 @@ def test_slow_steps_report_at_least_every_five_seconds_with_total_and_eta():
                   BenchmarkPlan(warmup_steps=1, steps=5), clock=clock, emit=messages.append)
     progress = [m for m in messages if m["type"] == "progress" and m["phase"] == "benchmark"]
     assert [m["steps"] for m in progress] == [1, 2, 3, 4, 5]  # every 4 s, never 8 s silent
-    assert [m["total_steps"] for m in progress] == [5] * 5
-    assert [m["eta_s"] for m in progress] == [pytest.approx(4.0 * n) for n in (4, 3, 2, 1, 0)]
     assert progress[0]["images_per_sec"] == pytest.approx(32.0)
+    from rn50.report.console import progress_line
+
+    lines = [progress_line(m, BenchmarkPlan(warmup_steps=1, steps=5).measure_done)
+             for m in progress]
+    assert [line.split("(")[1] for line in lines] == [
+        "1/5 steps, ETA 16 s)", "2/5 steps, ETA 12 s)", "3/5 steps, ETA 8 s)",
+        "4/5 steps, ETA 4 s)", "5/5 steps, ETA 0 s)"]
 
 
 @pytest.mark.parametrize("plan, count, elapsed, step, total", [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 
 from ..launch.plan import LaunchPlan
-from ..measure.progress import format_eta
+from ..measure.progress import expected_total, format_eta
 from ..models.metadata import PRESETS, resize_for
 from ..results import RunResult
 from ..platform import Platform, format_cpulist
@@ -59,12 +59,14 @@ def platform_lines(platform: Platform) -> list[str]:
     return lines + [f"  note: {n}" for n in platform.notes]
 
 
-def progress_line(message: dict) -> str:
-    """The seed's `steps = N, R images/sec`, then steps done/expected and the ETA."""
+def progress_line(message: dict, done=None) -> str:
+    """The seed's `steps = N, R images/sec`, then steps done/expected and the ETA, from the
+    phase's stop rule `done(steps, elapsed)` at the pace so far."""
     line = f"steps = {message['steps']}, {message['images_per_sec']:.3f} images/sec"
-    if message.get("total_steps"):
-        line += (f" ({message['steps']}/{message['total_steps']} steps, "
-                 f"ETA {format_eta(message['eta_s'])})")
+    if done is not None and message.get("elapsed_s") is not None:
+        steps, elapsed = message["steps"], message["elapsed_s"]
+        total, left = expected_total(done, steps, elapsed, elapsed / steps)
+        line += f" ({steps}/{total} steps, ETA {format_eta(left)})"
     return line
 
 

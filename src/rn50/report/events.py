@@ -38,9 +38,12 @@ def float_layers_note(engine: dict) -> str | None:
 
 
 class EventPrinter:
-    def __init__(self, line: Callable[[str], None], instances: int, verbose: bool) -> None:
+    def __init__(self, line: Callable[[str], None], instances: int, verbose: bool,
+                 plan=None) -> None:
         self.line, self.instances, self.verbose = line, instances, verbose
         self.multi = instances > 1
+        self.plan = plan  # scenarios.benchmark.BenchmarkPlan: steps expected, ETA
+        self.in_flight = 1
 
     def __call__(self, index: int, message: dict) -> None:
         handler = getattr(self, f"_{message['type'].replace('-', '_')}", None)
@@ -49,6 +52,7 @@ class EventPrinter:
 
     def _loaded(self, index: int, message: dict) -> None:
         t = message["load_timings"]
+        self.in_flight = int(message["engine"].get("infer_requests") or 1)
         if self.multi and index:
             self.line(f"Instance {index + 1} loaded (read {t['read_s']:.2f} s, "
                       f"compiled {t['compile_s']:.2f} s)")
@@ -80,8 +84,14 @@ class EventPrinter:
                       "together]")
 
     def _progress(self, index: int, message: dict) -> None:
-        if not index:
-            self.line(("instance 1: " if self.multi else "") + progress_line(message))
+        if index:
+            return
+        done = None
+        if self.plan is not None:
+            plan, in_flight = self.plan, self.in_flight
+            done = ((lambda n, t: plan.warmup_done(n, t)) if message["phase"] == "warmup"
+                    else (lambda n, t: plan.measure_done(n, t, in_flight)))
+        self.line(("instance 1: " if self.multi else "") + progress_line(message, done))
 
     def _data(self, index: int, message: dict) -> None:
         if not index:

@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from ..backends import Session
-from ..measure.progress import Ticker, expected_total
+from ..measure.progress import Ticker
 from ..measure.stats import stability_warnings, summarize
 
 AUTO_WARMUP = (10, 5.0)  # steps, seconds: stop at whichever comes first (at least 1 step)
@@ -97,7 +97,7 @@ def _run_phase(session: Session, batch: np.ndarray, done: Callable[[int, float],
         count += 1
         completed = len(finishes)
         if completed and ticker.due(completed, (finishes[-1] - begin) / completed):
-            emit(_progress(phase, completed, ticker, finishes, begin, done, batch.shape[0]))
+            emit(_progress(phase, completed, ticker, finishes, begin, batch.shape[0]))
             ticker.mark(completed, finishes[completed - 1])
     session.wait_all()
     end = max(finishes) if finishes else begin
@@ -105,13 +105,13 @@ def _run_phase(session: Session, batch: np.ndarray, done: Callable[[int, float],
 
 
 def _progress(phase: str, completed: int, ticker: Ticker, finishes: list[float], begin: float,
-              done: Callable[[int, float], bool], images: int) -> dict:
-    """A progress message: the rate over the window since the last one, total and ETA."""
+                images: int) -> dict:
+    """A progress message: the rate over the window since the last one, and the facts the
+    console turns into steps expected and an ETA (outside the timed process)."""
     now = finishes[completed - 1]
     window = completed - ticker.last_count
-    total, left = expected_total(done, completed, now - begin, (now - begin) / completed)
-    return {"type": "progress", "phase": phase, "steps": completed, "total_steps": total,
-            "eta_s": left, "images_per_sec": window * images / max(now - ticker.last_time, 1e-12)}
+    return {"type": "progress", "phase": phase, "steps": completed, "elapsed_s": now - begin,
+            "images_per_sec": window * images / max(now - ticker.last_time, 1e-12)}
 
 
 class Interrupted(Exception):

@@ -16,7 +16,7 @@ import numpy as np
 from ..backends import Session
 from ..data.pipeline import Batch
 from ..errors import DataError
-from ..measure.progress import Ticker, expected_total
+from ..measure.progress import Ticker
 from ..measure.stats import stability_warnings, summarize
 from .benchmark import BenchmarkPlan, Interrupted, run_benchmark
 
@@ -187,9 +187,8 @@ def _feed(session: Session, batches: Iterator[Batch], batch_size: int,
         images += len(batch.units)
         if phase == "benchmark" and ticker.due(steps, (clock() - begin) / steps):
             now = clock()
-            total, left = expected_total(done, steps, now - begin, (now - begin) / steps)
-            emit({"type": "progress", "phase": phase, "steps": steps, "total_steps": total,
-                  "eta_s": left, "images_per_sec": images / max(now - begin, 1e-12)})
+            emit({"type": "progress", "phase": phase, "steps": steps, "elapsed_s": now - begin,
+                  "images_per_sec": images / max(now - begin, 1e-12)})
             ticker.mark(steps, now)
     session.wait_all()
     end = max(finishes) if finishes else clock()
