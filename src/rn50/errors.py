@@ -1,6 +1,14 @@
 """User-facing failures: each becomes one line and a non-zero exit in the CLI."""
 
 
+def cause_line(exc: BaseException) -> str:
+    """The informative line of an engine exception: its last line, not a header such as
+    OpenVINO's 'Exception from src/...cpp:117:' that hides the cause ('' if none)."""
+    lines = [line.strip() for line in str(exc).splitlines()
+             if line.strip() and not line.strip().startswith("Exception from ")]
+    return lines[-1] if lines else ""
+
+
 class Rn50Error(Exception):
     """Base of every failure the user can fix; its message is one line."""
 

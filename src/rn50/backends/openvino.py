@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import EngineError, ModelError
+from ..errors import EngineError, ModelError, cause_line
 from ..models import ModelSpec
 from ..models.convert import onnx_for
 from ..models.detect import STATE_DICT
@@ -57,13 +57,6 @@ def openvino_config(settings: Settings, precision: str = "fp32") -> dict[str, An
     else:
         config.update(PERFORMANCE_HINT="THROUGHPUT", NUM_STREAMS=int(streams))
     return config
-
-
-def engine_message(exc: BaseException) -> str:
-    """The informative line of an OpenVINO exception (not its 'Exception from file:line')."""
-    lines = [line.strip() for line in str(exc).splitlines()
-             if line.strip() and not line.startswith("Exception from ")]
-    return lines[-1] if lines else type(exc).__name__
 
 
 def _image_input(model, batch_size: int, path: str, default_size: int = 224) -> InputSpec:
@@ -189,7 +182,7 @@ class OpenVINOBackend:
             ov_model = self._core.read_model(path)
         except RuntimeError as exc:
             raise ModelError(f"model file {model.path} could not be read by OpenVINO: "
-                             f"{engine_message(exc)}") from exc
+                             f"{cause_line(exc) or type(exc).__name__}") from exc
         read_s = time.perf_counter() - start
         spec = _image_input(ov_model, batch_size, model.path, model.input_size())
         try:

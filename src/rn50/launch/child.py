@@ -29,7 +29,7 @@ import traceback
 
 import numpy as np
 
-from ..errors import Rn50Error
+from ..errors import Rn50Error, cause_line
 from .channel import Channel, Closed
 
 
@@ -81,9 +81,7 @@ def _error(exc: BaseException) -> dict:
 def engine_line(exc: BaseException) -> str:
     """`Type: the informative line` of an engine exception (not its 'Exception from file:line'
     header, which hides the cause)."""
-    lines = [line.strip() for line in str(exc).splitlines()
-             if line.strip() and not line.strip().startswith("Exception from ")]
-    return f"{type(exc).__name__}: {lines[-1] if lines else ''}".rstrip(": ")
+    return f"{type(exc).__name__}: {cause_line(exc)}".rstrip(": ")
 
 
 class WorkerProcess:

@@ -18,7 +18,7 @@ from typing import Callable, Mapping, Sequence
 
 from .. import errors
 from .plan import LaunchPlan, describe_exit
-from .worker import EngineWorker, _error_from
+from .worker import EngineWorker, error_from
 
 
 @dataclass
@@ -143,7 +143,7 @@ class _OneShot:
         if kind == "result":
             run.outcome.result = message["result"]
         elif kind == "error":
-            run.outcome.error = _error_from(message)
+            run.outcome.error = error_from(message)
             if message.get("traceback"):
                 self.on_message(run.worker.index, {"type": "traceback",
                                                    "text": message["traceback"]})

@@ -182,7 +182,7 @@ class EngineWorker:
                 self.loaded = message
                 return message
             if kind == "error":
-                raise _error_from(message)
+                raise error_from(message)
             if kind == "_closed":
                 raise self._failure()
             on_event(message)
@@ -303,7 +303,8 @@ class _Stream:
                 future.set_exception(failure)
 
 
-def _error_from(message: dict) -> errors.Rn50Error:
+def error_from(message: dict) -> errors.Rn50Error:
+    """The exception a worker's `error` message stands for (its kind, else EngineError)."""
     cls = getattr(errors, message.get("kind", ""), errors.EngineError)
     if not (isinstance(cls, type) and issubclass(cls, errors.Rn50Error)):
         cls = errors.EngineError
