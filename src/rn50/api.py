@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform as pyplatform
+import signal
 import sys
 from dataclasses import replace
 from datetime import datetime
@@ -17,12 +18,13 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from . import __version__
+from . import __version__, limits
 from .backends import (capabilities, check_format, check_installed, engine_env, is_noise,
                        real_engines)
 from .config import ModelConfig, RunConfig
 from .data.sources import open_source
 from .errors import ConfigError, DataError, Rn50Error, WorkerError
+from .interrupts import Interrupted, describe, signal_of
 from .launch.launcher import Outcome, run_child, run_workers
 from .launch.plan import LaunchPlan, plan_launch
 from .models import ModelSpec
@@ -126,6 +128,7 @@ def benchmark(config: RunConfig, environ: Mapping[str, str] | None = None,
     environ = dict(os.environ if environ is None else environ)
     platform = platform or detect_platform()
     processes, user_model = _validate(config, environ, platform)
+    memory_note = _check_memory(config, processes, user_model)
     json_copy = check_writable_file(config.json_path, "--json") if config.json_path else None
     started = datetime.now()
     paths = allocate_run_paths(config.output_dir, config.precision, started,
@@ -135,6 +138,9 @@ def benchmark(config: RunConfig, environ: Mapping[str, str] | None = None,
     try:
         if header:
             header(out)
+        if memory_note:
+            out.line(f"NOTE: {memory_note}")
+            record["warnings"].append(memory_note)
         model = _prepare_model(config, record, out, environ, user_model)
         if config.data:
             record["data_config"] = config.data.to_job(platform.physical_cores)
@@ -146,14 +152,16 @@ def benchmark(config: RunConfig, environ: Mapping[str, str] | None = None,
                                                environ, data, on_rows)
         _collect(record, outcomes, observed, processes, model, platform, config.precision)
         _report(out, record, processes.base, paths, json_copy)
-        if interrupted:
-            raise KeyboardInterrupt
+        if interrupted or any(o.result and o.result.get("interrupted") for o in outcomes):
+            raise interrupted or Interrupted()  # (a worker signalled directly: as Ctrl-C)
         failed = [o for o in outcomes if o.error is not None]
         if failed:
             raise _failure(failed, processes, paths.json)
         record["status"] = "ok"
-    except (Rn50Error, KeyboardInterrupt) as exc:
-        _record_stop(record, out, exc)
+    except KeyboardInterrupt as exc:
+        raise _record_interrupt(record, out, exc, paths.json) from None
+    except Rn50Error as exc:
+        _record_error(record, out, exc)
         raise
     finally:
         record["finished_at"] = datetime.now().isoformat()
@@ -181,6 +189,35 @@ def _validate(config: RunConfig, environ: dict, platform: Platform
             raise DataError(f"{source.description}: no labels, and accuracy needs them "
                             "(TFRecords with image/class/label, class folders, or val_map.txt)")
     return processes, user_model
+
+
+def _check_memory(config: RunConfig, processes: ProcessPlan, user_model: ModelSpec | None
+                  ) -> str:
+    """Refuse, before anything starts, a run that cannot fit in this machine's memory (a
+    note when it takes most of it)."""
+    settings, count = processes.base, len(processes.processes)
+    batch, streams = settings.batch_size.value, settings.streams.value
+    in_flight = streams if isinstance(streams, int) else max(1, len(settings.cpus.value) // 4)
+    model_bytes = _model_bytes(user_model)
+
+    def needed(images: int) -> int:
+        return limits.run_memory(images, in_flight, config.precision, count, model_bytes,
+                                 real_data=bool(config.data))
+
+    available = limits.available_memory()
+    largest = max(0, ((available or 0) - needed(0)) // max(1, needed(1) - needed(0)))
+    what = f"--batch-size {batch} ({config.precision}, {in_flight} in flight" + (
+        f", {count} processes)" if count > 1 else ")")
+    return limits.check_run_memory(needed(batch), available, what, largest)
+
+
+def _model_bytes(model: ModelSpec | None) -> int:
+    """Bytes an engine reads for the model (an IR's weights too; ~100 MB for the built-in)."""
+    if model is None or not os.path.isfile(model.path):
+        return 100 * limits.MiB
+    weights = Path(model.path).with_suffix(".bin") if model.path.endswith(".xml") else None
+    return os.path.getsize(model.path) + (os.path.getsize(weights) if weights and
+                                          weights.is_file() else 0)
 
 
 def _new_record(config: RunConfig, platform: Platform, settings: Settings, started: datetime,
@@ -258,13 +295,29 @@ def _report(out: Console, record: dict, settings: Settings, paths, json_copy) ->
         out.line(f"JSON copy (--json): {json_copy}")
 
 
-def _record_stop(record: dict, out: Console, exc: BaseException) -> None:
-    """An error or Ctrl-C: say so in the record (what was measured stays) and the log."""
-    record["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "error"
-    record["error"] = str(exc) or ("interrupted (Ctrl-C): the figures cover the steps timed "
-                                   "before it" if record.get("summary") else "interrupted")
-    out.log_only(f"rn50: error: {record['error']}" if isinstance(exc, Rn50Error)
-                 else f"rn50: {record['error']}")
+def _record_error(record: dict, out: Console, exc: Rn50Error) -> None:
+    """An error: say so in the record (what was measured stays) and the log."""
+    record["status"], record["error"] = "error", str(exc)
+    out.log_only(f"rn50: error: {record['error']}")
+
+
+def _record_interrupt(record: dict, out: Console, exc: KeyboardInterrupt, saved: Path
+                      ) -> Interrupted:
+    """Ctrl-C or SIGTERM: the record says so and what it still holds; the Interrupted the
+    command line reports in one line."""
+    signum = signal_of(exc)
+    if record.get("summary"):
+        kept = "the figures cover the steps timed before it"
+    elif "classified" in record:
+        kept = f"{record['classified']} images classified before it"
+    elif record.get("accuracy"):
+        kept = f"accuracy over the {record['accuracy']['images']} images evaluated before it"
+    else:
+        kept = "nothing had been measured yet"
+    record.update(status="interrupted", interrupted_by=signal.Signals(signum).name,
+                  error=f"interrupted by {describe(signum)}: {kept}")
+    out.log_only(f"rn50: {record['error']}")
+    return Interrupted(signum, f"{kept}; saved in {saved}")
 
 
 def _print_settings(out: Console, settings: Settings, processes: ProcessPlan,
@@ -332,7 +385,8 @@ def _print_launch(out: Console, settings: Settings, launch: LaunchPlan,
 
 def _run(out: Console, launches: list[LaunchPlan], processes: ProcessPlan, model: ModelSpec,
          config: RunConfig, plan: BenchmarkPlan, environ: dict, data: dict | None,
-         on_rows: Callable[[dict], None] | None) -> tuple[list[Outcome], bool, dict[int, dict]]:
+         on_rows: Callable[[dict], None] | None
+         ) -> tuple[list[Outcome], Interrupted | None, dict[int, dict]]:
     multi = processes.instances is not None
     jobs = [_job(config.scenario, config.backend, config.precision, model, s, plan, data)
             for s in processes.processes]
@@ -530,6 +584,8 @@ def benchmark_engines(config: RunConfig, backends: Sequence[str],
     platform = platform or detect_platform()
     for name in backends:  # fail fast on names, before anything runs
         check_installed(name)
+    if config.json_path:
+        check_writable_file(config.json_path, "--json")
     runs = {}
     for index, name in enumerate(backends):
         try:

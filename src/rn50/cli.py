@@ -13,7 +13,7 @@ import sys
 import traceback
 from typing import Callable, Sequence
 
-from . import __version__
+from . import __version__, interrupts
 from .api import (benchmark, benchmark_engines, check_parity, dry_run, launch_plans, parse_backends,
                   unavailable_engines)
 from .backends import capabilities, real_engines
@@ -22,7 +22,7 @@ from .data.build import build_tfrecords
 from .config import PRECISIONS, CalibrationConfig, DataConfig, ModelConfig, RunConfig
 from .report.classify import ClassifyPrinter, ClassifyWriter
 from .emit import emit_env, emit_python
-from .errors import ConfigError, Rn50Error
+from .errors import ConfigError, OutputError, Rn50Error
 from .export import FORMATS, export
 from .fetch import KNOWN_MODELS, fetch_model
 from .models.detect import STATE_DICT, detect_format
@@ -34,7 +34,7 @@ from .platform import detect_platform
 from .quantize import quantizers
 from .report.console import (comparison_table, instance_plan_lines, platform_lines, preset_lines,
                              settings_table)
-from .report.files import write_json
+from .report.files import check_writable_file, write_json
 from .results import ComparisonResult
 from .settings import BINDINGS, UserFlags, plan_processes
 from .topology import load_topology
@@ -51,7 +51,7 @@ def add_settings_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("runtime settings (default: the seed's recommendations)")
     group.add_argument("--batch-size", "-b", type=int, help="images per step; -1 = 128 "
                        "(default: 1 for --mode latency, 128 for --mode throughput)")
-    group.add_argument("--mode", choices=("latency", "throughput"), default="latency",
+    group.add_argument("--mode", choices=("latency", "throughput"),
                        help="what to optimise when --batch-size is not given (default: latency)")
     group.add_argument("--num-intra-threads", type=int, help="intra-op threads "
                        "(default: physical cores used)")
@@ -108,7 +108,7 @@ def add_calibration_flags(parser: argparse.ArgumentParser) -> None:
                        help="calibration images (default 300)")
     group.add_argument("--holdout", type=int, default=100, help="further images, not used "
                        "for calibration, on which INT8 is compared with FP32 (default 100)")
-    group.add_argument("--max-accuracy-drop", type=float, metavar="POINTS",
+    group.add_argument("--max-accuracy-drop", type=points, metavar="POINTS",
                        help="refuse an INT8 model that loses more top-1 points than this on "
                        "the labelled held-out images")
 
@@ -123,6 +123,9 @@ def calibration_config(args: argparse.Namespace) -> CalibrationConfig:
 def data_config(args: argparse.Namespace, paths=None, **extra) -> DataConfig | None:
     paths = paths if paths is not None else getattr(args, "data_location", None)
     if not paths:
+        if getattr(args, "strict", False):
+            raise ConfigError("--strict stops at the first bad image of real data: it needs "
+                              "--data-location")
         return None
     return DataConfig(tuple(paths), labels_file=args.labels_file, workers=args.data_workers,
                       shortcut=not args.no_decode_shortcut, strict=args.strict,
@@ -187,12 +190,12 @@ def _bench_parser(sub, common: argparse.ArgumentParser) -> None:
                        "(default: 10 steps or 5 s, whichever first)")
     bench.add_argument("--steps", type=int, help="timed steps (default: 50 steps or 30 s, "
                        "whichever first)")
-    bench.add_argument("--duration", type=float, help="timed seconds at least; with --steps, "
+    bench.add_argument("--duration", type=seconds, help="timed seconds at least; with --steps, "
                        "whichever ends later")
     bench.add_argument("--output-dir", default="rn50_logs", help="where the log and JSON go "
                        "(default: ./rn50_logs)")
     bench.add_argument("--json", dest="json_path", help="also write the JSON result here")
-    bench.add_argument("--timeout", type=float, help="kill the benchmark process if it runs "
+    bench.add_argument("--timeout", type=seconds, help="kill the benchmark process if it runs "
                        "longer than this many seconds (a hung engine); default: no limit")
     add_data_flags(bench)
     bench.add_argument("--dry-run", action="store_true", help="print the settings and the exact "
@@ -248,6 +251,8 @@ def _fetch_model_parser(sub, common: argparse.ArgumentParser) -> None:
     fetch.add_argument("--dest", default="models", help="folder to write to (default ./models)")
     fetch.add_argument("--url", help="download from this address instead (a mirror)")
     fetch.add_argument("--sha256", help="expected SHA-256 (or a prefix of it)")
+    fetch.add_argument("--max-bytes", type=int, help="stop (and delete the partial file) past "
+                       "this size (default: 120 MiB for a known model, 1 GiB for --url)")
     fetch.set_defaults(func=cmd_fetch)
 
 
@@ -261,7 +266,7 @@ def _accuracy_parser(sub, common: argparse.ArgumentParser) -> None:
     add_data_flags(acc)
     acc.add_argument("--output-dir", default="rn50_logs")
     acc.add_argument("--json", dest="json_path")
-    acc.add_argument("--timeout", type=float)
+    acc.add_argument("--timeout", type=seconds)
     add_settings_flags(acc)
     acc.set_defaults(func=cmd_accuracy, batch_default=64)
 
@@ -277,9 +282,12 @@ def _classify_parser(sub, common: argparse.ArgumentParser) -> None:
     add_data_flags(cls, location=False)
     cls.add_argument("--top-k", "-k", type=int, default=5)
     cls.add_argument("--format", choices=("table", "csv", "jsonl"), default="table")
-    cls.add_argument("--output", "-o", help="write here (csv or jsonl), appending and resuming")
+    cls.add_argument("--output", "-o", help="write here (.csv or .jsonl), appending and "
+                     "resuming; locked while a run writes it")
+    cls.add_argument("--force-new", action="store_true", help="--output holds another run's "
+                     "results: set that file aside (renamed, not deleted) and start again")
     cls.add_argument("--output-dir", default="rn50_logs")
-    cls.add_argument("--timeout", type=float)
+    cls.add_argument("--timeout", type=seconds)
     add_settings_flags(cls)
     cls.set_defaults(func=cmd_classify, batch_default=8)
 
@@ -385,6 +393,8 @@ def cmd_parity(args: argparse.Namespace) -> int:
     model = ModelConfig(args.model, args.cache_dir, input_node=args.input_node,
                         output_node=args.output_node)
     backends = parse_backends(args.backend) if args.backend else None
+    if args.json_path:
+        check_writable_file(args.json_path, "--json")
     report = check_parity(model, backends, batch_size=args.batch_size, precision=args.precision)
     print(f"Parity on {args.batch_size} synthetic images, {args.precision} on every engine, "
           f"reference {report['reference']} (agree: same top-1 and every probability within "
@@ -412,7 +422,8 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         for name, known in KNOWN_MODELS.items():
             print(f"{name:<18} {known.description}\n{'':<18} {known.url}")
         return 0 if args.list else 2
-    path = fetch_model(args.name, args.dest, url=args.url, sha256=args.sha256)
+    path = fetch_model(args.name, args.dest, url=args.url, sha256=args.sha256,
+                       max_bytes=args.max_bytes)
     print(f"Model ready: {path}  (run: rn50 bench --model {path})")
     if detect_format(path) == STATE_DICT:  # a torchvision checkpoint: ONNX for the other engines
         onnx_path = path.with_suffix(".onnx")
@@ -476,21 +487,29 @@ def channel_values(text: str) -> list[float]:
     return values
 
 
+def number_in(low: float, high: float, expected: str, open_low: bool = False):
+    """An argparse type: a finite float in low..high (above `low` with `open_low`)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not (low < value <= high if open_low else low <= value <= high):
+            raise argparse.ArgumentTypeError(f"expected {expected} (got {text!r})")
+        return value
+    return parse
+
+
+seconds = number_in(0, 1e9, "a number of seconds above 0", open_low=True)  # --duration, --timeout
+points = number_in(0, 100, "percentage points 0..100")  # --max-accuracy-drop
+crop_pct = number_in(0.1, 1.0, "a fraction in 0.1..1")
+
+
 def positive_values(text: str) -> list[float]:
     values = channel_values(text)
     if min(values) <= 0:
         raise argparse.ArgumentTypeError(f"every value must be above 0 (got {text!r})")
     return values
-
-
-def crop_pct(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0.1 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a fraction in 0.1..1 (got {text!r})")
-    return value
 
 
 def input_size(text: str) -> int:
@@ -551,9 +570,28 @@ def cmd_accuracy(args: argparse.Namespace) -> int:
     return 0
 
 
+def classify_identity(args: argparse.Namespace) -> dict:
+    """What makes two classify runs' results the same kind (so one may resume the other)."""
+    from .models.cache import sha256_file
+
+    if args.model:
+        model = file_model(model_config(args), os.environ)
+        digest = sha256_file(Path(model.path)) if os.path.isfile(model.path) else model.path
+    else:
+        digest = "built-in ResNet-50 v1.5 (seed 0)"
+    return {"model": digest, "precision": args.precision, "class_offset": args.class_offset,
+            "preprocessing": preprocessing_overrides(args) or "the model's own"}
+
+
 def cmd_classify(args: argparse.Namespace) -> int:
-    writer = ClassifyWriter(args.output, args.format, args.top_k) if args.output \
+    if args.force_new and not args.output:
+        raise ConfigError("--force-new sets an existing --output file aside: give --output")
+    writer = ClassifyWriter(args.output, args.format, args.top_k, classify_identity(args),
+                            args.force_new) if args.output \
         else ClassifyPrinter(args.format, args.top_k)
+    if getattr(writer, "set_aside", None):
+        print(f"--force-new: the previous results are kept as {writer.set_aside}",
+              file=sys.stderr)
     done = writer.done_keys()
     if done:
         print(f"Resuming: {len(done)} image(s) already in {args.output}", file=sys.stderr)
@@ -567,9 +605,13 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
-    from .quantize import copy_model, int8_model
+    from .quantize import copy_model, int8_model, quantizers
     from .models.resolve import builtin_model, cache_folder
 
+    suffix = quantizers()[args.backend].suffix
+    if args.output and Path(args.output).suffix.lower() != suffix:
+        raise OutputError(f"--output {args.output}: the {args.backend} INT8 model is written "
+                          f"as {suffix}: name it *{suffix}")
     config = model_config(args)
     model = (file_model(config, os.environ) if args.model
              else builtin_model(config, os.environ, print))
@@ -631,17 +673,36 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def run_command(func: Callable[[argparse.Namespace], int], args: argparse.Namespace,
                 prog: str = "rn50") -> int:
-    """Run a command; an Rn50Error becomes one line on stderr and its exit code."""
+    """Run a command; an Rn50Error becomes one line on stderr and its exit code; Ctrl-C or
+    SIGTERM one line and 130 / 143; anything else one line naming it as a bug (the
+    traceback with --verbose)."""
+    verbose = getattr(args, "verbose", False)
     try:
-        return func(args)
+        with interrupts.handled():
+            return func(args)
     except Rn50Error as exc:
-        if getattr(args, "verbose", False):
+        if verbose:
             traceback.print_exc()
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        signum = interrupts.signal_of(exc)
+        detail = getattr(exc, "detail", "")
+        print(f"{prog}: interrupted by {interrupts.describe(signum)}"
+              f"{': ' + detail if detail else ''}", file=sys.stderr)
+        return 128 + signum
+    except OSError as exc:  # a disk or system failure no command turned into an Rn50Error
+        if verbose:
+            traceback.print_exc()
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"{prog}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - a bug: one line, the traceback on request
+        if verbose:
+            traceback.print_exc()
+        print(f"{prog}: internal error: {type(exc).__name__}: {exc} (a bug in rn50; "
+              "--verbose shows the traceback)", file=sys.stderr)
+        return 70
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -19,6 +19,7 @@ from typing import Callable
 from urllib.parse import urlparse
 
 from .errors import ConfigError, Rn50Error
+from .limits import GiB, MiB, format_bytes
 
 
 class FetchError(Rn50Error):
@@ -31,6 +32,7 @@ class KnownModel:
     filename: str
     description: str
     sha256: str | None = None  # full digest, or a published prefix (torchvision: 8 hex digits)
+    max_bytes: int = 120 * MiB  # each is about 100 MB: anything longer is not this file
 
 
 KNOWN_MODELS = {
@@ -50,6 +52,7 @@ KNOWN_MODELS = {
 }
 
 CHUNK = 1 << 16
+URL_MAX_BYTES = 1 * GiB  # --url default cap (--max-bytes to change): a ResNet-50 is ~100 MB
 
 
 def _check_digest(path: Path, expected: str | None) -> str:
@@ -65,9 +68,26 @@ def _check_digest(path: Path, expected: str | None) -> str:
     return actual
 
 
+def check_url(url: str) -> None:
+    """Only http(s) addresses are downloaded."""
+    if urlparse(url).scheme not in ("http", "https") or not urlparse(url).netloc:
+        raise ConfigError(f"--url {url}: not an http:// or https:// address (for a file on "
+                          "this machine, pass it to --model directly)")
+
+
+def _too_large(target: Path, part: Path, size: int, max_bytes: int) -> FetchError:
+    part.unlink(missing_ok=True)
+    return FetchError(f"download of {target.name} stopped: {format_bytes(size)} is over the "
+                      f"{format_bytes(max_bytes)} expected at most (--max-bytes to allow more); "
+                      "the partial file was deleted")
+
+
 def download(url: str, target: Path, sha256: str | None, timeout: float = 30.0,
-             progress: Callable[[int, int | None], None] = lambda done, total: None) -> str:
-    """Download `url` to `target` (resuming `target.part`), verify, rename; return the sha256."""
+             progress: Callable[[int, int | None], None] = lambda done, total: None,
+             max_bytes: int = URL_MAX_BYTES) -> str:
+    """Download `url` to `target` (resuming `target.part`), verify, rename; return the sha256.
+    Never more than `max_bytes`: a longer answer is stopped and its partial file deleted."""
+    check_url(url)
     part = target.with_name(target.name + ".part")
     have = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(url, headers={"User-Agent": "rn50"})
@@ -91,7 +111,9 @@ def download(url: str, target: Path, sha256: str | None, timeout: float = 30.0,
             if not resumed:
                 have = 0
             length = response.headers.get("Content-Length")
-            total = have + int(length) if length is not None else None
+            total = have + int(length) if length is not None and length.isdigit() else None
+            if total is not None and total > max_bytes:
+                raise _too_large(target, part, total, max_bytes)
             try:
                 with open(part, "ab" if resumed else "wb") as out:
                     done = have
@@ -99,8 +121,11 @@ def download(url: str, target: Path, sha256: str | None, timeout: float = 30.0,
                         block = response.read(CHUNK)
                         if not block:
                             break
-                        out.write(block)
                         done += len(block)
+                        if done > max_bytes:
+                            out.close()
+                            raise _too_large(target, part, done, max_bytes)
+                        out.write(block)
                         progress(done, total)
             except (OSError, urllib.error.URLError) as exc:
                 raise FetchError(f"download of {target.name} interrupted ({exc}); run the same "
@@ -114,8 +139,13 @@ def download(url: str, target: Path, sha256: str | None, timeout: float = 30.0,
 
 
 def fetch_model(name: str, dest: str | os.PathLike, url: str | None = None,
-                sha256: str | None = None, log: Callable[[str], None] = print) -> Path:
+                sha256: str | None = None, log: Callable[[str], None] = print,
+                max_bytes: int | None = None) -> Path:
     """Fetch a known model (or `url`) into `dest`; return its path."""
+    if url is not None:
+        check_url(url)
+    if max_bytes is not None and max_bytes < 1:
+        raise ConfigError(f"--max-bytes must be at least 1 (got {max_bytes})")
     if name not in KNOWN_MODELS and url is None:
         raise ConfigError(f"unknown model {name!r}; known: {', '.join(KNOWN_MODELS)} "
                           "(or give --url)")
@@ -144,7 +174,8 @@ def fetch_model(name: str, dest: str | os.PathLike, url: str | None = None,
                 sys.stderr.write(f"\r  {done / 1e6:.1f} / {total / 1e6:.1f} MB ({percent}%)")
                 sys.stderr.flush()
 
-    digest = download(source, target, expected, progress=progress)
+    cap = max_bytes or (known.max_bytes if known else URL_MAX_BYTES)
+    digest = download(source, target, expected, progress=progress, max_bytes=cap)
     sys.stderr.write("\n")
     if expected:
         log(f"Verified sha256 {digest}")

@@ -125,8 +125,7 @@ def to_run_config(args: argparse.Namespace, argv: Sequence[str]) -> RunConfig:
     if args.num_instances < 1:
         raise ConfigError(f"--num-instances must be at least 1 (got {args.num_instances})")
     extra = parse_model_args(args.model_args)
-    flags = UserFlags(batch_size=args.batch_size, mode="throughput" if args.batch_size == -1
-                      else "latency", intra_threads=args.num_intra_threads,
+    flags = UserFlags(batch_size=args.batch_size, intra_threads=args.num_intra_threads,
                       inter_threads=args.num_inter_threads,
                       socket_id=None if args.socket_id == -1 else args.socket_id,
                       num_cores=None if args.num_cores == -1 else args.num_cores,

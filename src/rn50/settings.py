@@ -44,7 +44,7 @@ class UserFlags:
     """What the user asked for; None means "not set, recommend something"."""
 
     batch_size: int | None = None
-    mode: str = "latency"  # latency | throughput: picks the batch size when not given
+    mode: str | None = None  # latency (default) | throughput: the batch when not given
     intra_threads: int | None = None
     inter_threads: int | None = None
     streams: int | None = None
@@ -143,7 +143,7 @@ def _positive(name: str, value: int | None) -> None:
 def _validate(platform: Platform, flags: UserFlags) -> None:
     if flags.batch_size is not None and flags.batch_size != -1:
         _positive("--batch-size", flags.batch_size)
-    if flags.mode not in ("latency", "throughput"):
+    if flags.mode not in (None, "latency", "throughput"):
         raise ConfigError(f"--mode must be latency or throughput (got {flags.mode!r})")
     _positive("--num-intra-threads", flags.intra_threads)
     _positive("--num-inter-threads", flags.inter_threads)
@@ -168,7 +168,11 @@ def _batch_size(flags: UserFlags) -> Choice:
         return Choice(THROUGHPUT_BATCH, USER,
                       "--batch-size -1 (Model Zoo): the recommended throughput batch")
     if flags.batch_size is not None:
-        return Choice(flags.batch_size, USER, "set by --batch-size")
+        wins = {"latency": flags.batch_size != 1, "throughput": flags.batch_size == 1}
+        return Choice(flags.batch_size, USER, "set by --batch-size" + (
+            f" (it wins over --mode {flags.mode}'s batch "
+            f"{LATENCY_BATCH if flags.mode == 'latency' else THROUGHPUT_BATCH})"
+            if wins.get(flags.mode) else ""))
     if flags.scenario_batch is not None:
         return Choice(flags.scenario_batch, RN50, "this command's default batch "
                       "(--batch-size to change)")
@@ -226,9 +230,31 @@ def _binding(platform: Platform, flags: UserFlags, numa: Choice) -> Choice:
     return Choice("sched_setaffinity", RN50, reason)
 
 
-def _env(name: str, seed_value: str, environ: Mapping[str, str], why: str) -> Choice:
+_KMP_AFFINITY_WORDS = {
+    "compact", "scatter", "balanced", "explicit", "disabled", "none", "logical", "physical",
+    "verbose", "noverbose", "warnings", "nowarnings", "respect", "norespect", "duplicates",
+    "noduplicates", "dups", "nodups"}
+_ENV_VALID = {
+    "KMP_AFFINITY": lambda v: bool(v.strip()) and all(
+        w.strip().isdigit() or w.strip().lower() in _KMP_AFFINITY_WORDS
+        or w.strip().lower().startswith(("granularity=", "proclist=", "gran="))
+        or w.strip().endswith("]") for w in v.split(",")),
+    "KMP_BLOCKTIME": lambda v: v.strip().isdigit() or v.strip().lower() == "infinite",
+    "KMP_SETTINGS": lambda v: v.strip().lower() in (
+        "0", "1", "true", "false", "yes", "no", "on", "off", ".true.", ".false."),
+}
+
+
+def _env(name: str, seed_value: str, environ: Mapping[str, str], why: str,
+         advice: list[str]) -> Choice:
     if name in environ:
-        return Choice(environ[name], ENV, f"kept as already set; {why}")
+        valid = _ENV_VALID.get(name, lambda value: True)
+        if valid(environ[name]):
+            return Choice(environ[name], ENV, f"kept as already set; {why}")
+        advice.append(f"{name}={environ[name]!r} in the environment is not a valid value: "
+                      f"ignored, {name}={seed_value} used instead")
+        return Choice(seed_value, SEED, f"replaces the invalid {name}={environ[name]!r} "
+                      f"from the environment; {why}")
     return Choice(seed_value, SEED, why)
 
 
@@ -254,7 +280,7 @@ def recommend(platform: Platform, flags: UserFlags = UserFlags(),
     return Settings(batch_size=batch, intra_threads=intra, inter_threads=inter,
                     streams=_streams(flags, batch.value, advice), data_layout=_layout(flags),
                     cpus=cpus, numa_nodes=numa, binding=_binding(platform, flags, numa),
-                    env=_openmp_env(flags, environ, intra), advice=tuple(advice))
+                    env=_openmp_env(flags, environ, intra, advice), advice=tuple(advice))
 
 
 def _intra_threads(flags: UserFlags, environ: Mapping[str, str], ncores: int,
@@ -267,6 +293,9 @@ def _intra_threads(flags: UserFlags, environ: Mapping[str, str], ncores: int,
                        "OMP_NUM_THREADS already set in the environment")
     else:
         intra = Choice(ncores, SEED, f"intra-op threads = physical cores used ({ncores})")
+        if "OMP_NUM_THREADS" in environ and flags.intra_threads is None:
+            advice.append(f"OMP_NUM_THREADS={environ['OMP_NUM_THREADS']!r} in the environment "
+                          f"is not a positive whole number: ignored, {ncores} threads used")
     if intra.value > ncores:
         advice.append(f"intra-op threads ({intra.value}) exceed the {ncores} physical cores "
                       "bound: threads will share cores")
@@ -306,8 +335,8 @@ def _layout(flags: UserFlags) -> Choice:
                   "input layout")
 
 
-def _openmp_env(flags: UserFlags, environ: Mapping[str, str], intra: Choice
-                ) -> dict[str, Choice]:
+def _openmp_env(flags: UserFlags, environ: Mapping[str, str], intra: Choice,
+                advice: list[str]) -> dict[str, Choice]:
     """OMP_NUM_THREADS and the seed's KMP_* variables, each with where it came from."""
     if "OMP_NUM_THREADS" in environ and flags.intra_threads is not None \
             and environ["OMP_NUM_THREADS"] != str(intra.value):
@@ -322,9 +351,9 @@ def _openmp_env(flags: UserFlags, environ: Mapping[str, str], intra: Choice
               "stock wheels (GNU OpenMP, Eigen threads) and OpenVINO (TBB) ignore it")
     return {
         "OMP_NUM_THREADS": omp,
-        "KMP_AFFINITY": _env("KMP_AFFINITY", SEED_KMP_AFFINITY, environ, openmp),
-        "KMP_BLOCKTIME": _env("KMP_BLOCKTIME", SEED_KMP_BLOCKTIME, environ, openmp),
-        "KMP_SETTINGS": _env("KMP_SETTINGS", SEED_KMP_SETTINGS, environ, openmp),
+        "KMP_AFFINITY": _env("KMP_AFFINITY", SEED_KMP_AFFINITY, environ, openmp, advice),
+        "KMP_BLOCKTIME": _env("KMP_BLOCKTIME", SEED_KMP_BLOCKTIME, environ, openmp, advice),
+        "KMP_SETTINGS": _env("KMP_SETTINGS", SEED_KMP_SETTINGS, environ, openmp, advice),
     }
 
 

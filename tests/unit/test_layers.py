@@ -10,7 +10,8 @@ import pytest
 SRC = Path(__file__).resolve().parents[2] / "src" / "rn50"
 
 LAYERS = {  # top-level module or package of rn50 -> its layer (higher may import lower)
-    **dict.fromkeys(("errors", "config", "platform", "topology", "instances", "settings",
+    **dict.fromkeys(("errors", "limits", "interrupts", "config", "platform", "topology",
+                     "instances", "settings",
                      "models", "data", "measure", "results"), 0),
     "backends": 1,
     **dict.fromkeys(("scenarios", "precision"), 2),

@@ -31,6 +31,7 @@ from typing import Callable
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import ConfigError, DataError
+from ..limits import IMAGE_MAX_BYTES, read_bytes, read_text
 from ..measure.progress import count_line
 from .example import ExampleCodec
 from .preprocess import MAX_PIXELS
@@ -54,10 +55,7 @@ def read_labels(labels_file: str | None, data_dir: Path) -> list[str]:
         if not names:
             raise ConfigError(f"{data_dir}: no class sub-folders (expected DIR/<label>/<image>)")
         return names
-    try:
-        lines = Path(labels_file).read_text().splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"--labels-file {labels_file}: cannot read it ({exc})") from None
+    lines = read_text(labels_file, "--labels-file", error=ConfigError).splitlines()
     names = [line.strip() for line in lines if line.strip()]
     if not names:
         raise ConfigError(f"--labels-file {labels_file}: no labels in it")
@@ -84,7 +82,7 @@ def find_images(data_dir: str | Path, labels: list[str]) -> list[ImageEntry]:
 def jpeg_bytes(path: Path) -> tuple[bytes, int, int]:
     """RGB JPEG bytes of an image file, and its height and width; DataError if not an image."""
     try:
-        raw = path.read_bytes()
+        raw = read_bytes(path, "image", IMAGE_MAX_BYTES)
         with Image.open(io.BytesIO(raw)) as image:
             width, height = image.size
             if width * height > MAX_PIXELS:
@@ -183,6 +181,10 @@ def build_tfrecords(output_dir: str, labels_file: str | None = None,
     """Both splits (whichever folders are given); a summary per split."""
     if not train_dir and not validation_dir:
         raise ConfigError("give --train-directory and/or --validation-directory")
+    for flag, folder in (("--train-directory", train_dir), ("--validation-directory",
+                                                            validation_dir)):
+        if folder and not Path(folder).is_dir():
+            raise ConfigError(f"{flag} {folder}: no such folder")
     out = Path(output_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)

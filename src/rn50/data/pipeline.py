@@ -10,15 +10,16 @@ run: it is skipped and listed (`strict=True` makes it fatal).
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
 from ..errors import DataError
+from ..limits import IMAGE_MAX_BYTES, read_bytes
 from .preprocess import PreprocessSpec, decode_and_crop, normalize, stack_uint8
 from .sources import DataSource, Skipped, Unit
 
@@ -27,10 +28,15 @@ def _decode(data: bytes | None, path: str | None, spec: PreprocessSpec,
             shortcut: bool) -> np.ndarray | str:
     """In a worker: the uint8 crop, or why the image could not be used (a string)."""
     try:
-        raw = data if data is not None else Path(path).read_bytes()
+        raw = data if data is not None else read_bytes(path, "image", IMAGE_MAX_BYTES)
         return decode_and_crop(raw, spec, shortcut)
     except Exception as exc:  # noqa: BLE001 - any decode failure is a skipped image
         return f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
+def _ignore_interrupts() -> None:
+    """In a decode worker: Ctrl-C is for the engine process, which stops the pipeline."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @dataclass
@@ -58,8 +64,9 @@ class Pipeline:
         # uint8 NHWC crops for an engine that normalises in its graph, else the float batch
         self.assemble = stack_uint8 if uint8 else normalize
         self.workers = workers
+        self.pass_size, self.bad_run, self.first_bad = 0, 0, ""
         self.executor = (ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(
-            "spawn")) if workers > 0 else None)
+            "spawn"), initializer=_ignore_interrupts) if workers > 0 else None)
 
     def __enter__(self) -> "Pipeline":
         return self
@@ -74,14 +81,24 @@ class Pipeline:
 
     def _units(self) -> Iterator[Unit | Skipped]:
         while True:
-            produced = False
+            produced = 0
             for unit in self.source.units():
                 if isinstance(unit, Unit) and unit.key in self.skip_keys:
                     continue
-                produced = True
+                produced += 1
                 yield unit
+            self.pass_size = self.pass_size or produced
             if not (self.repeat and produced):
                 return
+
+    def _check_progress(self, skipped: Skipped) -> None:
+        """Repeating a source none of whose images can be used would never end: refuse it
+        once a whole pass in a row was skipped."""
+        self.bad_run += 1
+        self.first_bad = self.first_bad or skipped.reason
+        if self.repeat and self.pass_size and self.bad_run >= self.pass_size:
+            raise DataError(f"{self.source.description}: none of its {self.pass_size} images "
+                            f"could be used (first: {self.first_bad})")
 
     def _submit(self, unit: Unit) -> Future | np.ndarray | str:
         if self.executor is None:
@@ -109,6 +126,7 @@ class Pipeline:
             if isinstance(unit, Skipped):
                 if self.strict:
                     raise DataError(unit.reason)
+                self._check_progress(unit)
                 yield unit
                 continue
             result = work.result() if isinstance(work, Future) else work
@@ -116,8 +134,10 @@ class Pipeline:
                 skipped = Skipped(unit.key, f"{unit.path or unit.key}: {result}")
                 if self.strict:
                     raise DataError(skipped.reason)
+                self._check_progress(skipped)
                 yield skipped
                 continue
+            self.bad_run = 0
             yield unit, result
             taken += 1
             if self.max_images is not None and taken >= self.max_images:

@@ -25,10 +25,12 @@ from pathlib import Path
 from typing import Iterator, Sequence, Union
 
 from ..errors import ConfigError, DataError
+from ..limits import read_text
 from .example import ExampleCodec
 from .labels import imagenet_synsets
 from .tfrecord import GZIP_MAGIC, BadRecord, count_records, iter_records, masked_crc
 
+NUM_CLASSES = 1000  # labels are ImageNet's 1..1000 (a 1001-class model's 0 is background)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm"}
 
 
@@ -68,6 +70,16 @@ class DataSource:
         return sum(1 for path, _ in self.entries if str(path.resolve()) not in skip_keys)
 
     def units(self) -> Iterator[Union[Unit, Skipped]]:
+        """Every image in order; one whose label is outside 1..NUM_CLASSES is a Skipped."""
+        for unit in self._units():
+            if isinstance(unit, Unit) and unit.label is not None \
+                    and not 1 <= unit.label <= NUM_CLASSES:
+                yield Skipped(unit.key, f"{unit.name}: label {unit.label} is outside ImageNet's "
+                              f"1..{NUM_CLASSES} (bad record)")
+            else:
+                yield unit
+
+    def _units(self) -> Iterator[Union[Unit, Skipped]]:
         if self.kind != "tfrecord":
             for path, label in self.entries:
                 yield Unit(str(path.resolve()), path.name, label, path=str(path))
@@ -124,7 +136,8 @@ def _class_folders(folder: Path, labels_file: str | None) -> DataSource:
     synsets = imagenet_synsets()
     index = {s: i + 1 for i, s in enumerate(synsets)}
     if labels_file:
-        lines = [ln.strip() for ln in Path(labels_file).read_text().splitlines() if ln.strip()]
+        lines = [ln.strip() for ln in read_text(labels_file, "--labels-file", error=ConfigError)
+                 .splitlines() if ln.strip()]
         mapping, note = {n: i + 1 for i, n in enumerate(lines)}, f"labels from {labels_file}"
     elif all(c.name in index for c in classes):
         mapping, note = index, "folder names are ImageNet synsets"
@@ -144,7 +157,7 @@ def _class_folders(folder: Path, labels_file: str | None) -> DataSource:
 
 def _val_map(path: Path) -> dict[str, int]:
     labels = {}
-    for line in path.read_text().splitlines():
+    for line in read_text(path, "label map").splitlines():
         parts = line.split()
         if len(parts) >= 2 and parts[1].lstrip("-").isdigit():
             labels[parts[0]] = int(parts[1]) + 1  # MLPerf's val_map is 0-based
@@ -153,7 +166,7 @@ def _val_map(path: Path) -> dict[str, int]:
 
 def _file_list(path: Path) -> list[tuple[Path, int | None]]:
     entries = []
-    for line in path.read_text().splitlines():
+    for line in read_text(path, "image list").splitlines():
         parts = line.split()
         if not parts or parts[0].startswith("#"):
             continue

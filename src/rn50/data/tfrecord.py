@@ -21,8 +21,12 @@ from typing import BinaryIO, Iterable, Iterator, Union
 
 import google_crc32c
 
+from ..errors import OutputError
+from ..limits import IMAGE_MAX_BYTES, MiB
+
 _MASK_DELTA = 0xA282EAD8
 GZIP_MAGIC = b"\x1f\x8b"
+RECORD_MAX_BYTES = IMAGE_MAX_BYTES + MiB  # an image and its features; a longer length is corrupt
 
 
 def masked_crc(data: bytes) -> int:
@@ -109,6 +113,10 @@ def iter_records(path: Union[str, os.PathLike], verify: bool = True
                                     True)
                     return
                 (length,) = struct.unpack("<Q", length_bytes)
+                if length > RECORD_MAX_BYTES:
+                    yield BadRecord(name, index, offset, f"record length {length} is over the "
+                                    f"{RECORD_MAX_BYTES >> 20} MiB limit (corrupt file)", True)
+                    return
                 data = stream.read(length)
                 footer = stream.read(4)
             except (OSError, EOFError, gzip.BadGzipFile) as exc:
@@ -150,6 +158,10 @@ def write_records(path: Union[str, os.PathLike], payloads: Iterable[bytes],
                 out.write(encode_record(data))
                 count += 1
         os.replace(part, path)
+    except OSError as exc:
+        part.unlink(missing_ok=True)
+        raise OutputError(f"{path}: cannot write it ({exc.strerror or exc}); nothing of this "
+                          "file was kept") from None
     except BaseException:
         part.unlink(missing_ok=True)
         raise

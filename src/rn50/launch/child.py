@@ -25,6 +25,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 import traceback
 
 import numpy as np
@@ -213,9 +214,24 @@ class WorkerProcess:
                                "message": engine_line(exc)})
 
 
+def watch_parent(interval: float = 0.5) -> None:
+    """If rn50 dies (even by SIGKILL), end this worker and everything in its process group
+    (decode workers, Python's resource tracker) within `interval` seconds: nothing is left
+    running re-parented to init."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os.killpg(0, signal.SIGKILL)
+
+    threading.Thread(target=watch, name="rn50-parent-watch", daemon=True).start()
+
+
 def main(argv: list[str]) -> int:
     channel = Channel(socket.socket(fileno=int(argv[1])))
     stop = threading.Event()
+    watch_parent()
 
     def request_stop(signum, frame) -> None:  # Ctrl-C: finish the step in flight, report
         stop.set()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 from .. import errors
+from ..interrupts import Interrupted, describe, signal_of
 from .plan import LaunchPlan, describe_exit
 from .worker import EngineWorker, error_from
 
@@ -67,8 +68,10 @@ class _Run:
 
 def run_workers(plans: Sequence[LaunchPlan], jobs: Sequence[dict], environ: Mapping[str, str],
                 on_message: Callable[[int, dict], None], on_output: Callable[[int, str], None],
-                timeout: float | None = None, barrier: bool = False) -> tuple[list[Outcome], bool]:
-    """Run one child per plan, together; return each one's outcome and whether Ctrl-C stopped them.
+                timeout: float | None = None, barrier: bool = False
+                ) -> tuple[list[Outcome], Interrupted | None]:
+    """Run one child per plan, together; each one's outcome, and the Interrupted that
+    stopped them (Ctrl-C or SIGTERM), if one did.
 
     With `barrier`, every child loads and warms up, reports `ready`, and waits;
     when all surviving children are ready they are released together (`go`), so
@@ -94,7 +97,7 @@ class _OneShot:
                                        on_output=on_output)) for i, plan in enumerate(plans)]
         self.by_worker = {id(run.worker): run for run in self.runs}
         self.on_message, self.timeout, self.barrier = on_message, timeout, barrier
-        self.interrupted = False
+        self.interrupted: Interrupted | None = None
         self.deadline = time.monotonic() + timeout if timeout else None
 
     def start(self, jobs: Sequence[dict]) -> None:
@@ -117,11 +120,14 @@ class _OneShot:
         while not all(run.finished for run in self.runs):
             try:
                 self._next()
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as exc:
                 if self.interrupted:  # a second Ctrl-C: stop now
-                    self._reap_all("was killed by a second Ctrl-C")
+                    self._reap_all(f"was killed by a second {describe(signal_of(exc))}")
                     return
-                self._interrupt()
+                self._interrupt(exc)
+            except BaseException:  # rn50 itself failed (its output cannot be written)
+                self._reap_all("was stopped: rn50 could not go on")
+                raise
 
     def _next(self) -> None:
         wait = 0.5
@@ -173,9 +179,10 @@ class _OneShot:
                 if not run.released:
                     self._release(run, "go")
 
-    def _interrupt(self) -> None:
-        """Ctrl-C: every worker finishes its step in flight and reports; INTERRUPT_GRACE_S."""
-        self.interrupted = True
+    def _interrupt(self, exc: KeyboardInterrupt) -> None:
+        """Ctrl-C or SIGTERM: every worker finishes its step in flight and reports (asked
+        with SIGINT); any still running after INTERRUPT_GRACE_S is killed."""
+        self.interrupted = exc if isinstance(exc, Interrupted) else Interrupted(signal_of(exc))
         self.deadline = time.monotonic() + INTERRUPT_GRACE_S
         for run in self.runs:
             if not run.finished:
@@ -201,7 +208,7 @@ def run_child(plan: LaunchPlan, job: dict, environ: Mapping[str, str],
                                           lambda index, message: on_message(message),
                                           lambda index, line: on_output(line), timeout=timeout)
     if interrupted:
-        raise KeyboardInterrupt
+        raise interrupted
     if outcome.error is not None:
         raise outcome.error
     return outcome.result

@@ -6,6 +6,7 @@ import zipfile
 from pathlib import Path
 
 from ..errors import ModelError
+from ..limits import check_file, read_header
 
 ONNX, IR, GRAPHDEF, SAVEDMODEL, KERAS, TORCHSCRIPT, STATE_DICT = (
     "onnx", "openvino-ir", "tf-graphdef", "tf-savedmodel", "keras", "torchscript",
@@ -20,8 +21,8 @@ def detect_format(path: Path) -> str:
             return SAVEDMODEL
         raise ModelError(f"model path {path} is a folder but not a TensorFlow SavedModel "
                          "(no saved_model.pb)")
-    with open(path, "rb") as f:
-        head = f.read(64)
+    check_file(path, "model file", error=ModelError)
+    head = read_header(path, "model file", ModelError)
     if not head:
         raise ModelError(f"model file {path} is empty")
     if head.startswith(b"PK\x03\x04"):

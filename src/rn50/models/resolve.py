@@ -8,9 +8,10 @@ from typing import Callable, Mapping
 
 from ..config import ModelConfig
 from ..errors import ModelError
+from ..limits import PROTOBUF_MAX_BYTES, available_memory, check_file
 from . import builtin, provenance
 from .cache import default_cache_dir, get_or_build
-from .detect import IR, ONNX, STATE_DICT, detect_format
+from .detect import GRAPHDEF, IR, ONNX, STATE_DICT, detect_format
 
 
 @dataclass(frozen=True)
@@ -87,16 +88,31 @@ def _check_onnx(path: Path) -> dict | None:
     return provenance.from_onnx(model)
 
 
+def _check_size(path: Path, fmt: str) -> None:
+    """Refuse a model file no engine could hold: over protobuf's 2 GiB for ONNX and
+    GraphDef, over the memory this machine has for the rest (an engine reads it whole)."""
+    if path.is_dir():
+        return
+    if fmt == IR:
+        weights = path.with_suffix(".bin")
+        if not weights.exists():
+            raise ModelError(f"model file {path}: its weights {weights} are missing")
+        path = weights
+    if fmt in (ONNX, GRAPHDEF):
+        check_file(path, "model file", PROTOBUF_MAX_BYTES, "protobuf (ONNX, GraphDef) files "
+                   "cannot be larger, so this one is damaged or not a model", ModelError)
+        return
+    memory = available_memory()
+    check_file(path, "model file", memory, "more than this machine's available memory; an "
+               "engine reads the whole file", ModelError)
+
+
 def file_model(config: ModelConfig, environ: Mapping[str, str]) -> ModelSpec:
     """A user's model file: its format detected from content and checked where cheap."""
     path = Path(config.path).expanduser()
-    if not path.exists():
-        raise ModelError(f"model file {path} does not exist")
-    if not path.is_dir() and path.stat().st_size == 0:
-        raise ModelError(f"model file {path} is empty")
+    check_file(path, "model file", error=ModelError, folder_ok=True)  # exists, may be read
     fmt = detect_format(path)
-    if fmt == IR and not path.with_suffix(".bin").exists():
-        raise ModelError(f"model file {path}: its weights {path.with_suffix('.bin')} are missing")
+    _check_size(path, fmt)
     about = (_check_onnx(path) if fmt == ONNX else None) or provenance.read_sidecar(path)
     if about is None and fmt == STATE_DICT:
         about = provenance.torchvision_checkpoint(str(path))

@@ -10,14 +10,17 @@ their error, and are not retried.
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from ..data.labels import class_name, class_synset
 from ..errors import OutputError
+from .files import write_json
 
 
 def _top(row: dict) -> list[dict]:
@@ -63,56 +66,154 @@ def _lines(message: dict, fmt: str, k: int) -> str:
     return "".join(_jsonl_line(r, e) for r, e in rows)
 
 
-class ClassifyWriter:
-    """Appends results to a CSV or JSONL file; knows which images it already holds."""
+OUTPUT_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
 
-    def __init__(self, path: str, fmt: str, k: int):
+
+def output_format(path: str, fmt: str) -> str:
+    """csv or jsonl, from the file's suffix; OutputError when it is neither or contradicts
+    --format."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in OUTPUT_FORMATS:
+        raise OutputError(f"--output {path}: name it .csv or .jsonl (the suffix says the format)")
+    if fmt in ("csv", "jsonl") and fmt != OUTPUT_FORMATS[suffix]:
+        raise OutputError(f"--output {path} is a {OUTPUT_FORMATS[suffix]} file name, but "
+                          f"--format is {fmt}")
+    return OUTPUT_FORMATS[suffix]
+
+
+class ClassifyWriter:
+    """Appends results to a CSV or JSONL file that this run holds locked; knows which images
+    it already holds, and refuses to resume a file written by a different run.
+
+    The run's identity (model hash, precision, preprocessing, top-k, format) is kept beside
+    the file in `FILE.rn50.json`; `force_new` sets an existing file (and its identity) aside
+    as `NAME.previous-<time>.csv` (or .jsonl) and starts again: nothing is deleted.
+    """
+
+    def __init__(self, path: str, fmt: str, k: int, identity: dict | None = None,
+                 force_new: bool = False):
         self.path = Path(path)
-        self.fmt = "csv" if fmt == "csv" or self.path.suffix == ".csv" else "jsonl"
-        self.k = k
+        self.fmt, self.k = output_format(path, fmt), k
+        self.identity = dict(identity or {}, top_k=k, format=self.fmt)
+        self.sidecar = self.path.with_name(self.path.name + ".rn50.json")
+        self.set_aside: Path | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.fd = self._open_locked()
+            if force_new and os.fstat(self.fd).st_size:
+                self._set_aside()
             self._cut_partial_line()
-            fresh = not self.path.exists() or self.path.stat().st_size == 0
-            self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
         except OSError as exc:
             raise OutputError(f"--output {path}: cannot write it ({exc.strerror or exc})") from None
-        if fresh and self.fmt == "csv":
-            self._append(",".join(_csv_header(k)) + "\n")
+        self._check_identity()
+
+    def _open_locked(self) -> int:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise OutputError(f"--output {self.path} is being written by another rn50 run "
+                              "(it holds the file's lock): wait for it, or use another "
+                              "--output") from None
+        return fd
+
+    def _set_aside(self) -> None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        self.set_aside = self.path.with_name(f"{self.path.stem}.previous-{stamp}"
+                                             f"{self.path.suffix}")
+        os.rename(self.path, self.set_aside)
+        if self.sidecar.exists():
+            os.rename(self.sidecar, self.set_aside.with_name(self.set_aside.name + ".rn50.json"))
+        old, self.fd = self.fd, self._open_locked()
+        os.close(old)
 
     def _cut_partial_line(self) -> None:
-        if not self.path.exists():
+        size = os.fstat(self.fd).st_size
+        if not size:
             return
-        data = self.path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            with open(self.path, "r+b") as f:
-                f.truncate(data.rfind(b"\n") + 1)
+        tail = os.pread(self.fd, min(size, 1 << 16), max(0, size - (1 << 16)))
+        if tail.endswith(b"\n"):
+            return
+        with open(self.path, "rb") as f:  # find the last complete line
+            end = 0
+            for line in f:
+                if line.endswith(b"\n"):
+                    end += len(line)
+        os.ftruncate(self.fd, end)
+
+    def _check_identity(self) -> None:
+        size = os.fstat(self.fd).st_size
+        before = _read_identity(self.sidecar)
+        if size and before is None and self.fmt == "csv":
+            header = self._first_line()
+            before = dict(self.identity) if header == ",".join(_csv_header(self.k)) else \
+                {"top_k": f"another (CSV header: {header[:40]!r}...)"}
+        if size and before is not None and before != self.identity:
+            raise OutputError(f"--output {self.path} holds results of a different run ("
+                              f"{_differences(before, self.identity)}): resuming would mix "
+                              "them; use another --output, or --force-new to set the old file "
+                              "aside and start again")
+        if not size and self.fmt == "csv":
+            self._append(",".join(_csv_header(self.k)) + "\n")
+        if before is None or not size:
+            write_json(self.sidecar, self.identity)
+
+    def _first_line(self) -> str:
+        with open(self.path, encoding="utf-8", errors="replace") as f:
+            return f.readline().rstrip("\n")
 
     def done_keys(self) -> set[str]:
-        if not self.path.exists():
-            return set()
-        text = self.path.read_text()
-        if self.fmt == "csv":
-            rows = list(csv.reader(io.StringIO(text)))
-            return {r[0] for r in rows[1:] if r}
-        keys = set()
-        for line in text.splitlines():
-            try:
-                keys.add(json.loads(line)["key"])
-            except (ValueError, KeyError, TypeError):
-                raise OutputError(f"--output {self.path}: line is not an rn50 classify result: "
-                                  f"{line[:60]!r}") from None
+        """Keys of the images already in the file (read line by line)."""
+        keys: set[str] = set()
+        with open(self.path, encoding="utf-8", errors="replace", newline="") as f:
+            if self.fmt == "csv":
+                rows = csv.reader(f)
+                next(rows, None)
+                return {r[0] for r in rows if r}
+            for line in f:
+                try:
+                    keys.add(json.loads(line)["key"])
+                except (ValueError, KeyError, TypeError):
+                    raise OutputError(f"--output {self.path}: line is not an rn50 classify "
+                                      f"result: {line[:60]!r}") from None
         return keys
 
     def _append(self, text: str) -> None:
-        os.write(self.fd, text.encode())
-        os.fsync(self.fd)
+        size = os.fstat(self.fd).st_size
+        try:
+            data = text.encode()
+            while data:  # a short write (a nearly full disk) goes on, or fails below
+                data = data[os.write(self.fd, data):]
+            os.fsync(self.fd)
+        except OSError as exc:
+            try:  # no partial line left behind
+                os.ftruncate(self.fd, size)
+            except OSError:
+                pass
+            raise OutputError(f"--output {self.path}: cannot write it ({exc.strerror or exc}); "
+                              "every complete line already written is kept, and running the "
+                              "same command again resumes after them") from None
 
     def write(self, message: dict) -> None:
         self._append(_lines(message, self.fmt, self.k))
 
     def close(self) -> None:
-        os.close(self.fd)
+        os.close(self.fd)  # and the lock with it
+
+
+def _read_identity(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _differences(before: dict, now: dict) -> str:
+    names = sorted(set(before) | set(now))
+    return "; ".join(f"{name} {now.get(name)!s:.20} now, {before.get(name)!s:.20} there"
+                     for name in names if before.get(name) != now.get(name))
 
 
 class ClassifyPrinter:

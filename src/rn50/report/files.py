@@ -56,9 +56,13 @@ def allocate_run_paths(output_dir: str | os.PathLike, precision: str, now: datet
     raise OutputError(f"--output-dir {folder}: too many runs named {stem}")
 
 
-def check_writable_file(path: str | os.PathLike, flag: str) -> Path:
-    """Fail early (before any run) when `path` could not be written later."""
+def check_writable_file(path: str | os.PathLike, flag: str, suffix: str = ".json") -> Path:
+    """Fail early (before any run) when `path` could not be written later, or its name says
+    another format than the `suffix` written to it."""
     path = Path(path).expanduser().absolute()
+    if path.suffix.lower() != suffix:
+        raise OutputError(f"{flag} {path}: it is written as {suffix[1:].upper()}: name it "
+                          f"*{suffix}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

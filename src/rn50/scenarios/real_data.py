@@ -15,7 +15,7 @@ import numpy as np
 
 from ..backends import Session
 from ..data.pipeline import Batch
-from ..errors import DataError
+from ..errors import DataError, ModelError
 from ..measure.progress import Ticker
 from ..measure.stats import stability_warnings, summarize
 from .benchmark import BenchmarkPlan, Interrupted, run_benchmark
@@ -63,8 +63,25 @@ class TopK:
         return (self.top1 / self.count, self.top5 / self.count) if self.count else (0.0, 0.0)
 
 
+IMAGENET_OUTPUTS = (1000, 1001)  # 1001: TF-slim's background class first
+
+
+def class_scores(logits: np.ndarray) -> np.ndarray:
+    """`logits` as [N, 1000|1001] class scores ([N, C, 1, 1] is squeezed); ModelError for
+    any other output (a detector, a segmenter, a feature extractor): reading it as class
+    scores would print confident nonsense."""
+    shape = logits.shape
+    if logits.ndim > 2 and all(d == 1 for d in shape[2:]):
+        logits = logits.reshape(shape[0], -1)
+    if logits.ndim != 2 or logits.shape[1] not in IMAGENET_OUTPUTS:
+        raise ModelError(f"the model's output is {list(shape)}, not ImageNet class scores "
+                         "[N, 1000] or [N, 1001]: classify and accuracy need an ImageNet "
+                         "classifier")
+    return logits
+
+
 def _outputs(session: Session, batch: Batch, batch_size: int) -> np.ndarray:
-    logits = np.asarray(session.run(padded(batch, batch_size)))
+    logits = class_scores(np.asarray(session.run(padded(batch, batch_size))))
     return logits[:len(batch.units)]
 
 
@@ -115,6 +132,8 @@ def run_accuracy(session: Session, batches: Iterator[Batch], batch_size: int,
             break
     if counter.count and counting.ticker.last_count != counter.count:
         report()  # Model Zoo's last line always has the final figures
+    if not counter.count and not should_stop():
+        raise DataError(_none_usable(skipped))
     top1, top5 = counter.rates()
     return {"accuracy": {"images": counter.count, "top1": top1, "top5": top5,
                          "top1_correct": counter.top1, "top5_correct": counter.top5},
@@ -144,7 +163,16 @@ def run_classify(session: Session, batches: Iterator[Batch], batch_size: int,
             emit({"type": "count", "what": "Classified", "done": count, **counting.fields()})
         if should_stop():
             break
+    if not count and skipped and not should_stop():
+        raise DataError(_none_usable(skipped))
     return {"classified": count, "skipped": skipped, "interrupted": bool(should_stop())}
+
+
+def _none_usable(skipped: list[str]) -> str:
+    if not skipped:
+        return "no images to use"
+    return (f"none of the {len(skipped)} images could be used (each is listed as skipped; "
+            f"first: {skipped[0]})")
 
 
 def _feed(session: Session, batches: Iterator[Batch], batch_size: int,
