@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
+import threading
 import sys
 from pathlib import Path
 
@@ -36,3 +38,18 @@ def run_cli(model_cache, tmp_path):
                               capture_output=True, text=True, timeout=timeout, umask=umask or -1)
 
     return run
+
+
+@contextlib.contextmanager
+def http_server(handler, path: str = "/model"):
+    """A real HTTP server on 127.0.0.1 (a free port) serving `handler`; yields its URL."""
+    from http.server import ThreadingHTTPServer
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}{path}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

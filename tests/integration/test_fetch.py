@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
+from conftest import http_server
 from rn50.fetch import FetchError, fetch_model
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
@@ -46,12 +46,8 @@ class Handler(BaseHTTPRequestHandler):
 @pytest.fixture
 def server():
     Handler.cut_after, Handler.requests = None, []
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/resnet50.pth"
-    httpd.shutdown()
-    httpd.server_close()
+    with http_server(Handler, "/resnet50.pth") as url:
+        yield url
 
 
 def test_download_with_good_checksum(server, tmp_path):
