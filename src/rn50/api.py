@@ -64,7 +64,7 @@ def run_flags(config: RunConfig) -> UserFlags:
     return replace(config.flags, engine=config.backend,
                    engine_streams=capabilities(config.backend).streams,
                    model_file=config.model.path is not None,
-                   auto_instances=config.scenario == "benchmark")
+                   auto_instances=config.scenario in ("benchmark", "mlperf"))
 
 
 def check_engine(name: str, model: ModelSpec | None) -> None:
@@ -127,8 +127,8 @@ def benchmark(config: RunConfig, environ: Mapping[str, str] | None = None,
     """
     environ = dict(os.environ if environ is None else environ)
     platform = platform or detect_platform()
-    processes, user_model = _validate(config, environ, platform)
-    memory_note = _check_memory(config, processes, user_model)
+    processes, user_model = validate_run(config, environ, platform)
+    memory_note = check_memory(config, processes, user_model)
     json_copy = check_writable_file(config.json_path, "--json") if config.json_path else None
     started = datetime.now()
     paths = allocate_run_paths(config.output_dir, config.precision, started,
@@ -141,7 +141,7 @@ def benchmark(config: RunConfig, environ: Mapping[str, str] | None = None,
         if memory_note:
             out.line(f"NOTE: {memory_note}")
             record["warnings"].append(memory_note)
-        model = _prepare_model(config, record, out, environ, user_model)
+        model = prepare_model(config, record, out, environ, user_model)
         if config.data:
             record["data_config"] = config.data.to_job(platform.physical_cores)
             record["data_config"].pop("skip_keys")
@@ -172,12 +172,12 @@ def benchmark(config: RunConfig, environ: Mapping[str, str] | None = None,
     return record
 
 
-def _validate(config: RunConfig, environ: dict, platform: Platform
+def validate_run(config: RunConfig, environ: dict, platform: Platform
               ) -> tuple[ProcessPlan, ModelSpec | None]:
     """Everything that can be refused before anything is written: settings, precision,
     engine, model file and data paths."""
     processes = plan_processes(platform, run_flags(config), environ)
-    if processes.instances and config.scenario != "benchmark":
+    if processes.instances and config.scenario not in ("benchmark", "mlperf"):
         raise ConfigError(f"{config.scenario} runs in one process: --num-instances and "
                           "--cores-per-instance are for benchmarks")
     check_precision(config.precision, config.backend, platform)
@@ -191,7 +191,7 @@ def _validate(config: RunConfig, environ: dict, platform: Platform
     return processes, user_model
 
 
-def _check_memory(config: RunConfig, processes: ProcessPlan, user_model: ModelSpec | None
+def check_memory(config: RunConfig, processes: ProcessPlan, user_model: ModelSpec | None
                   ) -> str:
     """Refuse, before anything starts, a run that cannot fit in this machine's memory (a
     note when it takes most of it)."""
@@ -235,10 +235,10 @@ def _new_record(config: RunConfig, platform: Platform, settings: Settings, start
 
 
 SCENARIO_TITLES = {"benchmark": "inference benchmark", "accuracy": "accuracy",
-                   "classify": "classification"}
+                   "classify": "classification", "mlperf": "MLPerf LoadGen run"}
 
 
-def _prepare_model(config: RunConfig, record: dict, out: Console, environ: dict,
+def prepare_model(config: RunConfig, record: dict, out: Console, environ: dict,
                    user_model: ModelSpec | None) -> ModelSpec:
     """The model to run (quantized to INT8 when asked), announced and recorded."""
     out.line(f"rn50 {__version__}: ResNet-50 {SCENARIO_TITLES[config.scenario]} "

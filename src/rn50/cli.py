@@ -47,12 +47,13 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def add_settings_flags(parser: argparse.ArgumentParser) -> None:
+def add_settings_flags(parser: argparse.ArgumentParser, mode: bool = True) -> None:
     group = parser.add_argument_group("runtime settings (default: the seed's recommendations)")
     group.add_argument("--batch-size", "-b", type=int, help="images per step; -1 = 128 "
                        "(default: 1 for --mode latency, 128 for --mode throughput)")
-    group.add_argument("--mode", choices=("latency", "throughput"),
-                       help="what to optimise when --batch-size is not given (default: latency)")
+    if mode:
+        group.add_argument("--mode", choices=("latency", "throughput"),
+                           help="what to optimise when --batch-size is not given (default: latency)")
     group.add_argument("--num-intra-threads", type=int, help="intra-op threads "
                        "(default: physical cores used)")
     group.add_argument("--num-inter-threads", type=int, help="inter-op threads (default: 1)")
@@ -149,7 +150,8 @@ def platform_for(args: argparse.Namespace):
 
 
 def user_flags(args: argparse.Namespace) -> UserFlags:
-    return UserFlags(batch_size=args.batch_size, mode=args.mode, intra_threads=args.num_intra_threads,
+    return UserFlags(batch_size=args.batch_size, mode=getattr(args, "mode", None),
+                     intra_threads=args.num_intra_threads,
                      inter_threads=args.num_inter_threads, streams=args.streams,
                      socket_id=args.socket_id, num_cores=args.num_cores, binding=args.bind,
                      data_format=args.data_format, num_instances=args.num_instances,
@@ -173,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     _classify_parser(sub, common)
     _quantize_parser(sub, common)
     _build_tfrecords_parser(sub, common)
+    _mlperf_parser(sub, common)
     _info_parser(sub, common)
     return parser
 
@@ -335,6 +338,40 @@ def _build_tfrecords_parser(sub, common: argparse.ArgumentParser) -> None:
     build.add_argument("--strict", action="store_true",
                        help="stop at the first file that is not a readable image")
     build.set_defaults(func=cmd_build_tfrecords)
+
+
+def _mlperf_parser(sub, common: argparse.ArgumentParser) -> None:
+    mlp = sub.add_parser("mlperf", parents=[common],
+                         help="MLPerf Inference scenarios through the official LoadGen",
+                         description="Run ResNet-50 under MLPerf LoadGen (SingleStream, "
+                         "MultiStream, Server, Offline) by the official mlperf.conf rules, on "
+                         "pinned engine workers; LoadGen's own logs are kept and read back. "
+                         "Needs pip install 'rn50[mlperf]'.")
+    mlp.add_argument("--scenario", choices=("SingleStream", "MultiStream", "Server", "Offline"))
+    mlp.add_argument("--mode", dest="mlperf_mode", default="performance",
+                     choices=("performance", "accuracy", "find-peak"),
+                     help="performance (default), accuracy (top-1 from LoadGen's accuracy "
+                     "log), or find-peak (Server: the highest QPS within the latency target)")
+    mlp.add_argument("--rules", action="store_true", help="print the ResNet-50 rules and exit")
+    add_model_flags(mlp)
+    add_data_flags(mlp)
+    mlp.add_argument("--target-qps", type=number_in(0, 1e9, "QPS above 0", open_low=True),
+                     help="Server's target (default: half the warm-up throughput); Offline's "
+                     "expected QPS")
+    mlp.add_argument("--target-latency-ms", type=number_in(0, 1e6, "ms above 0", open_low=True),
+                     help="Server's p99 latency target (default: mlperf.conf's 15 ms)")
+    mlp.add_argument("--samples-per-query", type=int, help="MultiStream (default 8)")
+    mlp.add_argument("--duration", type=seconds, help="minimum seconds (default: the rules' 600)")
+    mlp.add_argument("--count", type=int, help="minimum queries (default: the rules')")
+    mlp.add_argument("--performance-sample-count", type=int, dest="performance_samples",
+                     help="images held in memory (default: the rules' 1024, or every image "
+                     "given with --data-location)")
+    mlp.add_argument("--user-conf", help="a LoadGen user.conf, applied last")
+    mlp.add_argument("--smoke", action="store_true", help="a run of about a second: LoadGen "
+                     "says INVALID (too short), and rn50 labels it so")
+    mlp.add_argument("--output-dir", default="rn50_logs")
+    add_settings_flags(mlp, mode=False)
+    mlp.set_defaults(func=cmd_mlperf)
 
 
 def _info_parser(sub, common: argparse.ArgumentParser) -> None:
@@ -641,6 +678,37 @@ def cmd_build_tfrecords(args: argparse.Namespace) -> int:
             print(f"{name}: skipped {len(split['skipped'])} file(s):")
             for reason in split["skipped"]:
                 print(f"  {reason}")
+    return 0
+
+
+def cmd_mlperf(args: argparse.Namespace) -> int:
+    from .mlperf import run as mlperf
+    from .mlperf.rules import rules_lines
+
+    if args.rules:
+        print("\n".join(rules_lines(mlperf.effective_rules(mlperf.loadgen()))))
+        return 0
+    if not args.scenario:
+        raise ConfigError("--scenario is required (SingleStream, MultiStream, Server or "
+                          "Offline), or --rules")
+    run = RunConfig(flags=user_flags(args), model=model_config(args), backend=args.backend,
+                    precision=args.precision, output_dir=args.output_dir,
+                    verbose=args.verbose, data=data_config(args),
+                    calibration=calibration_config(args), command_line=tuple(sys.argv))
+    config = mlperf.MlperfConfig(
+        run, args.scenario, args.mlperf_mode, args.target_qps, args.target_latency_ms,
+        args.samples_per_query, args.duration, args.count, args.performance_samples,
+        args.user_conf, args.smoke)
+    try:
+        mlperf.run_mlperf(config)
+    except KeyboardInterrupt as exc:
+        if mlperf.loadgen_thread_alive():  # LoadGen cannot be stopped: end the process now
+            signum = interrupts.signal_of(exc)
+            print(f"rn50: interrupted by {interrupts.describe(signum)}: "
+                  f"{getattr(exc, 'detail', '')}", file=sys.stderr, flush=True)
+            sys.stdout.flush()
+            os._exit(128 + signum)
+        raise
     return 0
 
 

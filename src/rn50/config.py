@@ -86,7 +86,7 @@ class CalibrationConfig:
         return f"{self.size}:{self.holdout}:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-SCENARIOS = ("benchmark", "accuracy", "classify")
+SCENARIOS = ("benchmark", "accuracy", "classify", "mlperf")
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ class RunConfig:
             raise ConfigError(f"--timeout must be a positive number of seconds (got {self.timeout})")
         if self.scenario not in SCENARIOS:
             raise ConfigError(f"unknown scenario {self.scenario!r}")
-        if self.scenario != "benchmark" and self.data is None:
+        if self.scenario in ("accuracy", "classify") and self.data is None:
             raise ConfigError(f"{self.scenario} needs real images: give --data-location")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"--precision {self.precision}: unknown; "

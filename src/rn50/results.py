@@ -5,7 +5,8 @@ record in one place (`RunResult.from_dict`) and written back by `to_dict`:
 
 - `RunResult` (`kind` benchmark | accuracy | classify): one run, maybe several instances;
 - `ComparisonResult` (`kind` comparison): `rn50 bench --backend a,b`, a RunResult per engine;
-- `ParityResult` (`kind` parity): `rn50 check-parity`.
+- `ParityResult` (`kind` parity): `rn50 check-parity`;
+- `MlperfResult` (`kind` mlperf): `rn50 mlperf`, LoadGen's figures and verdict.
 
 Schema 2 is schema 1 plus `kind` (and `schema_version: 2`); `load_result` reads both. The raw
 samples stay in every result, so percentiles can be recomputed (never averaged) when
@@ -192,7 +193,38 @@ class ParityResult:
         return _fields_dict(self)
 
 
-Result = Union[RunResult, ComparisonResult, ParityResult]
+@dataclass(frozen=True)
+class MlperfResult:
+    """One `rn50 mlperf` run: LoadGen's verdict and figures, read back from its own logs
+    (`validity` is rn50's: INVALID also when the run was shorter or looser than the rules;
+    `loadgen_validity` is LoadGen's, by the settings it was given)."""
+
+    scenario: str
+    mode: str
+    status: str
+    kind: str = "mlperf"
+    schema_version: int = SCHEMA_VERSION
+    validity: str | None = None
+    loadgen_validity: str | None = None
+    metric: dict = field(default_factory=dict)  # name, value, unit, the detail-log key
+    latency_ms: dict = field(default_factory=dict)  # "50.00" -> ms, ...
+    reasons: tuple[str, ...] = ()
+    queries: int | None = None
+    accuracy: dict | None = None
+    peak_qps: float | None = None
+    loadgen_dir: str | None = None
+    settings: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "MlperfResult":
+        return cls(**dict(_split(cls, data), reasons=tuple(data.get("reasons") or ())))
+
+    def to_dict(self) -> dict:
+        return _fields_dict(self)
+
+
+Result = Union[RunResult, ComparisonResult, ParityResult, MlperfResult]
 
 
 def result_from_dict(data: dict) -> Result:
@@ -206,6 +238,8 @@ def result_from_dict(data: dict) -> Result:
         return ComparisonResult.from_dict(data)
     if kind == "parity":
         return ParityResult.from_dict(data)
+    if kind == "mlperf":
+        return MlperfResult.from_dict(data)
     return RunResult.from_dict(data)
 
 

@@ -194,17 +194,24 @@ def python_processes() -> dict[int, str]:
     return found
 
 
+def marker_in(pid: int, marker: str) -> bool:
+    try:
+        return marker.encode() in Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return False
+
+
 def test_timeout_kill_leaves_no_decode_worker_or_helper_behind(run_cli, tmp_path):
     # a hung engine killed by --timeout used to leave its decode workers and Python's
     # resource tracker running, re-parented to init
     from test_real_data import photo, write_set
 
     data = write_set(tmp_path / "d", [photo(320, 240, i) for i in range(6)], [1] * 6)
-    before = set(python_processes())
+    marker = f"rn50-test-{os.getpid()}-{time.monotonic_ns()}"  # only this run's processes
     proc = run_cli("-m", "rn50", "bench", "--data-location", str(data), "--data-workers", "1",
-                   "--duration", "120", "--timeout", "6", "--output-dir", str(tmp_path / "o"))
+                   "--duration", "120", "--timeout", "6", "--output-dir", str(tmp_path / "o"),
+                   env={"RN50_TEST_MARKER": marker})
     assert proc.returncode == 1 and "--timeout 6 s and was killed" in proc.stderr
     time.sleep(0.5)
-    left = {pid: cmd for pid, cmd in python_processes().items() if pid not in before
-            and any(mark in cmd for mark in ("multiprocessing", "rn50.launch.child"))}
+    left = {pid: cmd for pid, cmd in python_processes().items() if marker_in(pid, marker)}
     assert not left, left
