@@ -149,3 +149,15 @@ def test_rules_as_data(run_cli):
         assert proc.stdout.count(f"{scenario}: ") == 1
     assert "75.695%" in proc.stdout and "latency target ns 15000000" in proc.stdout
     assert "min queries 24576" in proc.stdout
+
+
+def test_find_peak_searches_then_confirms(run_cli, tmp_path):
+    proc = run_cli("-m", "rn50", "mlperf", "--scenario", "Server", "--mode", "find-peak",
+                   "--smoke", "--backend", "null", "--output-dir", str(tmp_path / "o"))
+    result = result_of(proc, tmp_path)
+    steps = result["search"]
+    assert len(steps) >= 2 and result["peak_qps"] > 0
+    met = [s["qps"] for s in steps if s["latency_met"]]
+    assert met and result["peak_qps"] <= max(met) * 1.001  # (LoadGen rounds it)
+    assert "Peak search: " in proc.stdout and "peak target QPS" in proc.stdout
+    assert Path(result["loadgen_dir"], "mlperf_log_detail.txt").is_file()

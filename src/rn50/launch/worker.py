@@ -195,11 +195,13 @@ class EngineWorker:
         self.send({"op": "shm", **self._stream.layout()}, (self._stream.fd,))
         os.close(self._stream.fd)
 
-    def submit(self, array: np.ndarray, timeout: float | None = None) -> Future:
-        """Run `array` (up to the compiled batch of images); a Future of its output rows."""
+    def submit(self, array: np.ndarray, timeout: float | None = None,
+               rows: list[int] | None = None) -> Future:
+        """Run `array` (up to the compiled batch of images) — or, with `rows`, those rows of
+        `array`, gathered straight into shared memory; a Future of the output rows."""
         if self._stream is None:
             self.open_stream()
-        return self._stream.submit(array, timeout)
+        return self._stream.submit(array, timeout, rows)
 
     def __enter__(self) -> "EngineWorker":
         return self
@@ -242,11 +244,13 @@ class _Stream:
         outputs = np.ndarray(self.out_shape, np.float32, self.memory, base + self.in_bytes)
         return inputs, outputs
 
-    def submit(self, array: np.ndarray, timeout: float | None) -> Future:
+    def submit(self, array: np.ndarray, timeout: float | None,
+               rows: list[int] | None = None) -> Future:
         array = np.asarray(array)
-        if array.shape[1:] != self.shape[1:] or not 1 <= array.shape[0] <= self.shape[0]:
+        count = len(rows) if rows is not None else array.shape[0]
+        if array.shape[1:] != self.shape[1:] or not 1 <= count <= self.shape[0]:
             raise errors.ConfigError(f"{self.worker.name} takes up to {self.shape[0]} images of "
-                                     f"{self.shape[1:]}, not {array.shape}")
+                                     f"{self.shape[1:]}, not {count} of {array.shape[1:]}")
         if array.dtype != self.dtype:
             raise errors.ConfigError(f"{self.worker.name} takes {self.dtype.name}, "
                                      f"not {array.dtype.name}")
@@ -260,14 +264,17 @@ class _Stream:
             raise errors.WorkerError(f"{self.worker.name}: no free request slot within "
                                      f"{timeout:g} s") from None
         inputs, _ = self._views(slot)
-        inputs[:array.shape[0]] = array
+        if rows is None:
+            inputs[:count] = array
+        else:
+            np.take(array, rows, axis=0, out=inputs[:count])
         with self.lock:
             request = self.next_id
             self.next_id += 1
-            self.pending[request] = (future, slot, array.shape[0])
+            self.pending[request] = (future, slot, count)
             failure = self.failure
         if failure is not None or not self.worker.send(
-                {"op": "infer", "id": request, "slot": slot, "n": array.shape[0]}):
+                {"op": "infer", "id": request, "slot": slot, "n": count}):
             self._finish(request)  # the reader fails it (or has already)
             future.set_exception(failure or self.worker._failure())
         return future
@@ -373,10 +380,11 @@ class WorkerPool:
             raise
         return pool
 
-    def submit(self, array: np.ndarray, timeout: float | None = None) -> Future:
+    def submit(self, array: np.ndarray, timeout: float | None = None,
+               rows: list[int] | None = None) -> Future:
         alive = [w for w in self.workers if w.exit_reason is None] or self.workers
         worker = min(alive, key=lambda w: len(w._stream.pending) if w._stream else 0)
-        return worker.submit(array, timeout)
+        return worker.submit(array, timeout, rows)
 
     def close(self) -> None:
         for worker in self.workers:

@@ -1,7 +1,8 @@
 """The system under test: LoadGen's queries, batched, on a pool of pinned engine workers.
 
 `issue_queries` only queues the samples (LoadGen's issuing thread never
-waits); one dispatcher thread forms batches — whatever has arrived, up to the
+waits) — except one query at a time (SingleStream, MultiStream), which goes to
+a worker at once, saving a thread hop; one dispatcher thread forms batches — whatever has arrived, up to the
 compiled batch — and submits them to the least busy worker, waiting for a
 free request slot when all are busy (back-pressure). Each batch's answer, the
 top-1 label as an int32, goes back with `QuerySamplesComplete` from the
@@ -22,9 +23,11 @@ from .qsl import SampleLibrary
 
 
 class PoolSUT:
-    def __init__(self, lg, pool, library: SampleLibrary, batch: int, class_offset: int) -> None:
+    def __init__(self, lg, pool, library: SampleLibrary, batch: int, class_offset: int,
+                 inline: bool = False) -> None:
         self.lg, self.pool, self.library = lg, pool, library
         self.batch, self.class_offset = batch, class_offset
+        self.inline = inline  # one query at a time (Single/MultiStream): no dispatcher hop
         self.pending: "queue.Queue[list | None]" = queue.Queue()
         self.completed = 0
         self.failure: str | None = None
@@ -35,7 +38,11 @@ class PoolSUT:
 
     # -- LoadGen's callbacks -----------------------------------------------------------------
     def issue_queries(self, samples) -> None:
-        self.pending.put([(s.id, s.index) for s in samples])
+        chunk = [(s.id, s.index) for s in samples]
+        if self.inline and len(chunk) <= self.batch:
+            self._run(chunk)
+        else:
+            self.pending.put(chunk)
 
     def flush_queries(self) -> None:
         pass
@@ -66,7 +73,8 @@ class PoolSUT:
             self._complete(chunk, None)
             return
         try:
-            future = self.pool.submit(self.library.batch([index for _, index in chunk]))
+            future = self.pool.submit(self.library.images,
+                                      rows=[index for _, index in chunk])
         except Exception as exc:  # noqa: BLE001 - reported after the run; LoadGen must go on
             self.failure = self.failure or str(exc)
             self._complete(chunk, None)
