@@ -35,6 +35,8 @@ MODES = ("performance", "accuracy", "find-peak")
 DEFAULT_BATCH = {"SingleStream": 1, "MultiStream": 8, "Server": 1, "Offline": 32}
 SMOKE = {"min_duration_ms": 1000, "max_duration_ms": 10_000, "min_query_count": 16}
 PROGRESS_S = 5.0
+TRACE = True  # LoadGen's per-query trace (mlperf_log_trace.json)
+CONFIRM_ATTEMPTS = 5  # find-peak: confirmation runs, each 15% lower than the last
 LATENCY_NOT_MET = logs.CHECKS[0][1]  # "performance constraints (latency) not met"
 _UNFINISHED: list = []  # an interrupted LoadGen test's SUT and QSL, kept alive until exit
 
@@ -62,6 +64,8 @@ class MlperfConfig:
         if self.mode == "find-peak" and self.scenario != "Server":
             raise ConfigError("--mode find-peak searches the Server scenario's peak QPS: "
                               "use it with --scenario Server")
+        if self.mode == "accuracy" and self.run.data is None:
+            raise ConfigError("--mode accuracy needs labelled images: --data-location")
         if self.user_conf and not Path(self.user_conf).is_file():
             raise ConfigError(f"--user-conf {self.user_conf}: no such file")
 
@@ -147,6 +151,7 @@ def run_loadgen(lg, sut: PoolSUT, library: qsl.SampleLibrary, settings, folder: 
     log_settings = lg.LogSettings()
     log_settings.log_output.outdir = str(folder)
     log_settings.log_output.copy_summary_to_stdout = False
+    log_settings.enable_trace = TRACE
     lg_sut = lg.ConstructSUT(sut.issue_queries, sut.flush_queries)
     lg_qsl = lg.ConstructQSL(library.count, library.count, lambda s: None, lambda s: None)
     done = threading.Event()  # (not Thread.is_alive: wrong after a join Ctrl-C interrupted)
@@ -272,8 +277,6 @@ def _library(config: MlperfConfig, run: RunConfig, loaded: dict, out: Console
              ) -> qsl.SampleLibrary:
     shape = tuple(loaded["input"]["shape"][1:])
     if run.data is None:
-        if config.mode == "accuracy":
-            raise ConfigError("--mode accuracy needs labelled images: --data-location")
         count = config.performance_samples or (64 if config.smoke else 1024)
         return qsl.synthetic(count, shape)
     data = run.data.to_job(os.cpu_count() or 1)
@@ -281,8 +284,11 @@ def _library(config: MlperfConfig, run: RunConfig, loaded: dict, out: Console
         data["max_images"] = min(data.get("max_images") or config.performance_samples,
                                  config.performance_samples)
     size = loaded["input"]["shape"][2 if loaded["input"]["layout"] == "NCHW" else 1]
-    return qsl.from_data(data, loaded["metadata"], shape, loaded["input"]["layout"], size,
-                         out.line)
+    library = qsl.from_data(data, loaded["metadata"], shape, loaded["input"]["layout"], size,
+                            out.line)
+    if config.mode == "accuracy" and None in library.labels:
+        raise DataError(f"--mode accuracy: {library.description} are not all labelled")
+    return library
 
 
 def accuracy(path: Path, library: qsl.SampleLibrary) -> dict:
@@ -311,7 +317,7 @@ def find_peak(lg, config: MlperfConfig, sut: PoolSUT, library: qsl.SampleLibrary
             f"no QPS tried met the latency target (lowest {last['qps']:.1f} QPS: p99 "
             f"{last['p99_ms'] or 0:.1f} ms): one batch takes about as long as the target"])
     confirmed = False
-    for attempt in range(3):
+    for attempt in range(CONFIRM_ATTEMPTS):
         confirm_dir = folder if attempt == 0 else folder / f"confirm-{attempt + 1}"
         run_loadgen(lg, sut, library, test_settings(lg, config, capacity, 1 / capacity,
                                                     library.count, target_qps=low),
@@ -330,7 +336,7 @@ def find_peak(lg, config: MlperfConfig, sut: PoolSUT, library: qsl.SampleLibrary
 def _search(lg, config: MlperfConfig, sut: PoolSUT, library: qsl.SampleLibrary,
             capacity: float, folder: Path, out: Console) -> tuple[float, list[dict]]:
     """Short runs: (the highest QPS that met the target, 0 if none; every step)."""
-    seconds = 2.0 if config.smoke else min(10.0, max(2.0, (config.duration or 600) / 10))
+    seconds = 2.0 if config.smoke else min(10.0, max(2.0, (config.duration or 600) / 5))
     short = replace(config, duration=seconds, count=64, smoke=False, user_conf=None)
     low, high, qps, steps = 0.0, None, max(1.0, 0.25 * capacity), []
     for step in range(10):
