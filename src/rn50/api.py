@@ -27,6 +27,7 @@ from .errors import ConfigError, DataError, Rn50Error, WorkerError
 from .interrupts import Interrupted, describe, signal_of
 from .launch.launcher import Outcome, run_child, run_workers
 from .launch.plan import LaunchPlan, plan_launch
+from .launch.worker import EngineWorker, WorkerPool
 from .models import ModelSpec
 from .models.resolve import builtin_model, file_model
 from .parity import PARITY_TOLERANCE
@@ -64,7 +65,7 @@ def run_flags(config: RunConfig) -> UserFlags:
     return replace(config.flags, engine=config.backend,
                    engine_streams=capabilities(config.backend).streams,
                    model_file=config.model.path is not None,
-                   auto_instances=config.scenario in ("benchmark", "mlperf"))
+                   auto_instances=config.scenario in ("benchmark", "mlperf", "serve"))
 
 
 def check_engine(name: str, model: ModelSpec | None) -> None:
@@ -177,7 +178,7 @@ def validate_run(config: RunConfig, environ: dict, platform: Platform
     """Everything that can be refused before anything is written: settings, precision,
     engine, model file and data paths."""
     processes = plan_processes(platform, run_flags(config), environ)
-    if processes.instances and config.scenario not in ("benchmark", "mlperf"):
+    if processes.instances and config.scenario not in ("benchmark", "mlperf", "serve"):
         raise ConfigError(f"{config.scenario} runs in one process: --num-instances and "
                           "--cores-per-instance are for benchmarks")
     check_precision(config.precision, config.backend, platform)
@@ -235,7 +236,8 @@ def _new_record(config: RunConfig, platform: Platform, settings: Settings, start
 
 
 SCENARIO_TITLES = {"benchmark": "inference benchmark", "accuracy": "accuracy",
-                   "classify": "classification", "mlperf": "MLPerf LoadGen run"}
+                   "classify": "classification", "mlperf": "MLPerf LoadGen run",
+                   "serve": "server"}
 
 
 def prepare_model(config: RunConfig, record: dict, out: Console, environ: dict,
@@ -359,6 +361,26 @@ def dry_run(config: RunConfig, platform: Platform,
 def launch_plans(processes: ProcessPlan, platform: Platform, backend: str) -> list[LaunchPlan]:
     """The exact command, environment and binding of each benchmark process."""
     return [plan_launch(s, platform.numactl, engine_env(backend)) for s in processes.processes]
+
+
+def start_pool(processes: ProcessPlan, platform: Platform, model: ModelSpec, config: RunConfig,
+               environ: Mapping[str, str], on_output: Callable[[str], None],
+               slots: int = 4) -> WorkerPool:
+    """One pinned engine worker per process of the plan, loaded, each with `slots` request
+    slots: what `rn50 mlperf` and `rn50 serve` run on."""
+    plans = launch_plans(processes, platform, config.backend)
+    workers = [EngineWorker(plan, environ, i, on_output=lambda i, line: on_output(line))
+               .start() for i, plan in enumerate(plans)]
+    pool = WorkerPool(workers)
+    try:
+        for worker, settings in zip(workers, processes.processes):
+            worker.load({"backend": config.backend, "precision": config.precision,
+                         "model": model.to_dict(), "settings": settings.to_dict()})
+            worker.open_stream(slots)
+    except BaseException:
+        pool.close()
+        raise
+    return pool
 
 
 def _failure(failed: list[Outcome], processes: ProcessPlan, json_path) -> Rn50Error:

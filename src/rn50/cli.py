@@ -176,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     _quantize_parser(sub, common)
     _build_tfrecords_parser(sub, common)
     _mlperf_parser(sub, common)
+    _serve_parser(sub, common)
     _info_parser(sub, common)
     return parser
 
@@ -372,6 +373,33 @@ def _mlperf_parser(sub, common: argparse.ArgumentParser) -> None:
     mlp.add_argument("--output-dir", default="rn50_logs")
     add_settings_flags(mlp, mode=False)
     mlp.set_defaults(func=cmd_mlperf)
+
+
+def _serve_parser(sub, common: argparse.ArgumentParser) -> None:
+    srv = sub.add_parser("serve", parents=[common], help="an HTTP image-recognition server "
+                         "(KServe v2 protocol) with dynamic batching",
+                         description="Serve ResNet-50 over HTTP: KServe v2 inference protocol "
+                         "(tensors or encoded images), POST /v1/classify for curl, Prometheus "
+                         "/metrics; requests are batched dynamically onto pinned engine "
+                         "workers. Needs pip install 'rn50[serve]'.")
+    add_model_flags(srv)
+    srv.add_argument("--host", default="127.0.0.1", help="address to listen on (default "
+                     "127.0.0.1: this machine only)")
+    srv.add_argument("--port", type=int, default=8000, help="0 picks a free port")
+    srv.add_argument("--max-batch", type=int, default=16, help="images per engine batch")
+    srv.add_argument("--max-delay-ms", type=number_in(0, 1e4, "ms 0..10000"), default=5.0,
+                     help="how long a batch waits to fill (default 5)")
+    srv.add_argument("--max-queue", type=int, default=256, help="requests waiting at most; "
+                     "past it 429 with Retry-After")
+    srv.add_argument("--max-body-mb", type=number_in(0, 4096, "MB above 0", open_low=True),
+                     default=64.0, help="request body cap (413 past it)")
+    srv.add_argument("--deadline", type=seconds, default=30.0, help="seconds a request may "
+                     "take (504 past it)")
+    srv.add_argument("--decode-workers", type=int, default=2, help="image decode processes")
+    srv.add_argument("--access-log", action="store_true", help="one line per request")
+    srv.add_argument("--output-dir", default="rn50_logs")
+    add_settings_flags(srv, mode=False)
+    srv.set_defaults(func=cmd_serve)
 
 
 def _info_parser(sub, common: argparse.ArgumentParser) -> None:
@@ -710,6 +738,19 @@ def cmd_mlperf(args: argparse.Namespace) -> int:
             os._exit(128 + signum)
         raise
     return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .serve.config import ServeConfig
+    from .serve.server import serve
+
+    run = RunConfig(flags=user_flags(args), model=model_config(args), backend=args.backend,
+                    precision=args.precision, output_dir=args.output_dir,
+                    verbose=args.verbose, calibration=calibration_config(args),
+                    command_line=tuple(sys.argv))
+    return serve(ServeConfig(run, args.host, args.port, args.max_batch, args.max_delay_ms,
+                             args.max_queue, args.max_body_mb, args.deadline,
+                             args.decode_workers, args.access_log))
 
 
 def cmd_info(args: argparse.Namespace) -> int:

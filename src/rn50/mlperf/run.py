@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Mapping
 
 from .. import __version__
-from ..api import check_memory, launch_plans, prepare_model, validate_run
+from ..api import check_memory, prepare_model, start_pool, validate_run
 from ..config import RunConfig
 from ..errors import ConfigError, DataError, EngineError, Rn50Error
 from ..interrupts import Interrupted, signal_of
-from ..launch.worker import EngineWorker, WorkerPool
+from ..launch.worker import WorkerPool
 from ..platform import detect_platform
 from ..report import console as text
 from ..report.files import SCENARIO_PREFIXES, Console, allocate_run_paths, write_json
@@ -126,24 +126,6 @@ def test_settings(lg, config: MlperfConfig, expected_qps: float, batch_latency_s
     return settings
 
 
-def start_workers(processes, platform, model, config: RunConfig, environ: Mapping[str, str],
-                  out: Console) -> WorkerPool:
-    """One pinned worker per process of the plan, loaded, each with request slots."""
-    plans = launch_plans(processes, platform, config.backend)
-    workers = [EngineWorker(plan, environ, i, on_output=lambda i, line: out.log_only(line))
-               .start() for i, plan in enumerate(plans)]
-    pool = WorkerPool(workers)
-    try:
-        for worker, settings in zip(workers, processes.processes):
-            worker.load({"backend": config.backend, "precision": config.precision,
-                         "model": model.to_dict(), "settings": settings.to_dict()})
-            worker.open_stream(slots=4)
-    except BaseException:
-        pool.close()
-        raise
-    return pool
-
-
 def run_loadgen(lg, sut: PoolSUT, library: qsl.SampleLibrary, settings, folder: Path,
                 out: Console) -> None:
     """One LoadGen test, in a thread so Ctrl-C reaches this one; progress every few s."""
@@ -212,7 +194,7 @@ def run_mlperf(config: MlperfConfig, environ: Mapping[str, str] | None = None,
         out.line("Settings:")
         for line in text.settings_table(processes.base):
             out.line(line)
-        pool = start_workers(processes, platform, model, run, environ, out)
+        pool = start_pool(processes, platform, model, run, environ, out.log_only)
         _measure(lg, config, run, pool, record, folder, out)
         record["status"] = "ok"
         for line in result_lines(record, paths.json):

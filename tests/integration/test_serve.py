@@ -1,0 +1,251 @@
+"""`rn50 serve`: a real server on 127.0.0.1 (a free port) and a real HTTP client (httpx).
+
+Every request loop here is bounded in count and time; traffic stays on loopback.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+httpx = pytest.importorskip("httpx", reason="needs pip install 'rn50[serve]' and httpx")
+pytest.importorskip("starlette", reason="needs pip install 'rn50[serve]'")
+
+INFER = "/v2/models/resnet50/infer"
+
+
+def jpeg(seed: int, size=(200, 160)) -> bytes:
+    pixels = (np.random.default_rng(seed).random((size[1], size[0], 3)) * 255).astype(np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format="JPEG")
+    return out.getvalue()
+
+
+def start_server(model_cache: Path, tmp: Path, *flags: str):
+    env = dict(os.environ, RN50_CACHE_DIR=str(model_cache))
+    proc = subprocess.Popen([sys.executable, "-m", "rn50", "serve", "--port", "0",
+                             "--output-dir", str(tmp), *flags], env=env, cwd=tmp,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + 120
+    for line in proc.stdout:
+        if "Serving ResNet-50" in line:
+            return proc, line.rsplit(" on ", 1)[1].strip()
+        if time.monotonic() > deadline:
+            break
+    proc.kill()
+    raise AssertionError(f"the server did not start: {proc.stderr.read()[-2000:]}")
+
+
+def stop(proc) -> int:
+    os.killpg(proc.pid, signal.SIGTERM)
+    return proc.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def server(model_cache, tmp_path_factory):
+    proc, url = start_server(model_cache, tmp_path_factory.mktemp("serve"), "--max-batch", "4",
+                             "--max-delay-ms", "20", "--max-queue", "6", "--max-body-mb", "4",
+                             "--deadline", "20")
+    with httpx.Client(base_url=url, timeout=30) as client:
+        yield proc, client
+    assert stop(proc) == 0
+
+
+def v2_images(*images: bytes, top_k: int = 3) -> dict:
+    return {"inputs": [{"name": "images", "shape": [len(images)], "datatype": "BYTES",
+                        "data": [base64.b64encode(i).decode() for i in images]}],
+            "parameters": {"top_k": top_k}}
+
+
+def top_labels(answer: dict) -> list[list[int]]:
+    (top,) = [o for o in answer["outputs"] if o["name"] == "top_k"]
+    k = top["shape"][1]
+    labels = [int(s.split(":")[1]) for s in top["data"]]
+    return [labels[i:i + k] for i in range(0, len(labels), k)]
+
+
+def test_health_metadata_and_metrics(server):
+    _, client = server
+    assert client.get("/v2/health/live").json() == {"live": True}
+    assert client.get("/v2/health/ready").status_code == 200
+    assert client.get("/v2/models/resnet50/ready").json() == {"ready": True}
+    meta = client.get("/v2/models/resnet50").json()
+    assert meta["inputs"][0]["shape"] == [-1, 3, 224, 224] and meta["parameters"]["max_batch"] == 4
+    assert "preprocessing" in meta["parameters"]
+    assert "binary_tensor_data" in client.get("/v2").json()["extensions"]
+    assert "rn50_batch_size_bucket" in client.get("/metrics").text
+
+
+def test_jpeg_and_tensor_inputs_agree_with_rn50_classify(server, run_cli, tmp_path):
+    _, client = server
+    images = [jpeg(i) for i in range(3)]
+    for i, data in enumerate(images):
+        (tmp_path / f"{i}.jpg").write_bytes(data)
+    proc = run_cli("-m", "rn50", "classify", *(str(tmp_path / f"{i}.jpg") for i in range(3)),
+                   "--format", "jsonl", "-k", "3", "--output-dir", str(tmp_path / "o"))
+    expected = [[t["label"] for t in json.loads(line)["top"]]
+                for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert top_labels(client.post(INFER, json=v2_images(*images)).json()) == expected
+    curl = [[t["label"] for t in client.post("/v1/classify?top_k=3", content=i).json()["top"]]
+            for i in images]
+    assert curl == expected
+    # the same images as an FP32 tensor, preprocessed by the model's own rules, as binary data
+    from rn50.serve.decode import decode_images
+
+    meta = client.get("/v2/models/resnet50").json()
+    tensor = decode_images(images, meta["parameters"]["preprocessing"], "NCHW", (3, 3, 224, 224))
+    head = json.dumps({"inputs": [{"name": "input", "shape": list(tensor.shape),
+                                   "datatype": "FP32",
+                                   "parameters": {"binary_data_size": tensor.nbytes}}],
+                       "parameters": {"top_k": 3}}).encode()
+    answer = client.post(INFER, content=head + tensor.tobytes(),
+                         headers={"Inference-Header-Content-Length": str(len(head))}).json()
+    assert top_labels(answer) == expected
+    probabilities = next(o for o in answer["outputs"] if o["name"] == "probabilities")
+    assert probabilities["shape"] == [3, 1000]
+
+
+def test_concurrent_requests_are_batched(server):
+    _, client = server
+    before = batches(client)
+    with ThreadPoolExecutor(6) as pool:
+        codes = list(pool.map(lambda i: client.post("/v1/classify", content=jpeg(i)).status_code,
+                              range(12)))
+    assert codes.count(200) + codes.count(429) == 12 and codes.count(200) >= 6
+    count, total = batches(client)
+    assert total - before[1] > count - before[0]  # some batch held more than one image
+
+
+def batches(client) -> tuple[float, float]:
+    text = client.get("/metrics").text
+    value = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+             if line.startswith("rn50_batch_size_")}
+    return value.get("rn50_batch_size_count", 0.0), value.get("rn50_batch_size_sum", 0.0)
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def test_overload_is_refused_fast_with_retry_after_and_memory_stays_flat(server):
+    proc, client = server
+    tensor = np.zeros((4, 3, 224, 224), np.float32)
+    head = json.dumps({"inputs": [{"name": "input", "shape": [4, 3, 224, 224],
+                                   "datatype": "FP32",
+                                   "parameters": {"binary_data_size": tensor.nbytes}}]}).encode()
+    body = head + tensor.tobytes()
+    headers = {"Inference-Header-Content-Length": str(len(head))}
+    start_rss = rss_mib(proc.pid)
+
+    def send(_):
+        response = client.post(INFER, content=body, headers=headers)
+        return response.status_code, response.headers.get("retry-after")
+
+    with ThreadPoolExecutor(24) as pool:
+        results = list(pool.map(send, range(72)))
+    codes = [code for code, _ in results]
+    assert set(codes) <= {200, 429} and 429 in codes and 200 in codes
+    assert all(retry == "1" for code, retry in results if code == 429)
+    assert rss_mib(proc.pid) < start_rss + 300
+    assert client.get("/v2/health/ready").status_code == 200
+
+
+BINARY_HEAD = json.dumps({"inputs": [{"name": "x", "shape": [1, 3, 224, 224], "datatype": "FP32",
+                                      "parameters": {"binary_data_size": 10 ** 6}}]}).encode()
+BAD = [
+    ("not JSON", b"{nope", {}, 400, "not JSON"),
+    ("no inputs", b'{"outputs": []}', {}, 400, "'inputs' must be"),
+    ("two inputs", json.dumps({"inputs": [{}, {}]}).encode(), {}, 400, "one tensor"),
+    ("wrong dtype", json.dumps({"inputs": [{"name": "x", "shape": [1], "datatype": "INT64",
+                                            "data": [1]}]}).encode(), {}, 400, "INT64"),
+    ("wrong shape", json.dumps({"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32",
+                                            "data": [1, 2, 3]}]}).encode(), {}, 400,
+     "takes [N, 3, 224, 224]"),
+    ("data count", json.dumps({"inputs": [{"name": "x", "shape": [1, 3, 224, 224],
+                                           "datatype": "FP32", "data": [1]}]}).encode(), {},
+     400, "needs 150528"),
+    ("shape not ints", json.dumps({"inputs": [{"name": "x", "shape": "big",
+                                               "datatype": "FP32"}]}).encode(), {}, 400,
+     "'shape' must be"),
+    ("bad base64", json.dumps({"inputs": [{"name": "x", "shape": [1], "datatype": "BYTES",
+                                           "data": ["***"]}]}).encode(), {}, 400, "base64"),
+    ("truncated JPEG", json.dumps(v2_images(jpeg(1)[:300])).encode(), {}, 400, "image 0"),
+    ("not an image", json.dumps(v2_images(b"hello")).encode(), {}, 400, "not an image"),
+    ("too many images", json.dumps(v2_images(*[jpeg(i) for i in range(5)])).encode(), {},
+     400, "1..4"),
+    ("top_k 0", json.dumps(dict(v2_images(jpeg(1)), parameters={"top_k": 0})).encode(), {},
+     400, "top_k"),
+    ("header length past body", b'{"inputs": []}', {"Inference-Header-Content-Length": "999"},
+     400, "Inference-Header-Content-Length"),
+    ("binary size past data", BINARY_HEAD + b"\0" * 16,
+     {"Inference-Header-Content-Length": str(len(BINARY_HEAD))}, 400, "binary_data_size"),
+    ("oversize body", b"x" * (5 << 20), {}, 413, "limit"),
+]
+
+
+@pytest.mark.parametrize("name,body,headers,status,says", BAD, ids=[b[0] for b in BAD])
+def test_bad_requests_get_4xx_and_the_server_lives(name, body, headers, status, says, server):
+    _, client = server
+    response = client.post(INFER, content=body, headers=headers)
+    assert response.status_code == status, response.text
+    assert says in response.json()["error"]
+    assert client.get("/v2/health/ready").status_code == 200
+
+
+def test_curl_endpoint_bad_input(server):
+    _, client = server
+    assert client.post("/v1/classify", content=b"").status_code == 400
+    assert client.post("/v1/classify?top_k=abc", content=jpeg(1)).status_code == 400
+    assert client.post("/v1/classify", content=jpeg(1)[:200]).status_code == 400
+    assert client.get(INFER).status_code == 405
+
+
+def test_a_slow_client_does_not_hold_up_others(server):
+    proc, client = server
+    url = str(client.base_url)
+    host, port = url.split("//")[1].rstrip("/").split(":")
+    import socket
+
+    slow = socket.create_connection((host, int(port)), timeout=10)
+    slow.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nab")
+    try:
+        start = time.monotonic()
+        assert client.post("/v1/classify", content=jpeg(3)).status_code == 200
+        assert time.monotonic() - start < 10
+    finally:
+        slow.close()
+
+
+def test_sigterm_answers_in_flight_requests_then_exits_0(model_cache, tmp_path):
+    proc, url = start_server(model_cache, tmp_path, "--max-batch", "2", "--max-delay-ms", "50")
+    results: list[int] = []
+
+    def ask(i):
+        with httpx.Client(base_url=url, timeout=60) as client:
+            results.append(client.post("/v1/classify", content=jpeg(i)).status_code)
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.3)  # the requests are in
+    assert stop(proc) == 0
+    for thread in threads:
+        thread.join(60)
+    assert results == [200] * 4
