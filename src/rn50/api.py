@@ -367,16 +367,26 @@ def start_pool(processes: ProcessPlan, platform: Platform, model: ModelSpec, con
                environ: Mapping[str, str], on_output: Callable[[str], None],
                slots: int = 4) -> WorkerPool:
     """One pinned engine worker per process of the plan, loaded, each with `slots` request
-    slots: what `rn50 mlperf` and `rn50 serve` run on."""
+    slots: what `rn50 mlperf` and `rn50 serve` run on. `pool.revive()` replaces a worker
+    that died with a new one, pinned and loaded the same way."""
     plans = launch_plans(processes, platform, config.backend)
-    workers = [EngineWorker(plan, environ, i, on_output=lambda i, line: on_output(line))
-               .start() for i, plan in enumerate(plans)]
-    pool = WorkerPool(workers)
+    jobs = [{"backend": config.backend, "precision": config.precision, "model": model.to_dict(),
+             "settings": settings.to_dict()} for settings in processes.processes]
+
+    def started(index: int) -> EngineWorker:
+        return EngineWorker(plans[index], environ, index,
+                            on_output=lambda i, line: on_output(line)).start()
+
+    def ready(worker: EngineWorker) -> EngineWorker:
+        worker.load(jobs[worker.index])
+        worker.open_stream(slots)
+        return worker
+
+    pool = WorkerPool([started(i) for i in range(len(plans))],
+                      respawn=[lambda i=i: ready(started(i)) for i in range(len(plans))])
     try:
-        for worker, settings in zip(workers, processes.processes):
-            worker.load({"backend": config.backend, "precision": config.precision,
-                         "model": model.to_dict(), "settings": settings.to_dict()})
-            worker.open_stream(slots)
+        for worker in pool.workers:
+            ready(worker)
     except BaseException:
         pool.close()
         raise

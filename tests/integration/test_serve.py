@@ -249,3 +249,35 @@ def test_sigterm_answers_in_flight_requests_then_exits_0(model_cache, tmp_path):
     for thread in threads:
         thread.join(60)
     assert results == [200] * 4
+
+
+def engine_workers(server_pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                status = (entry / "status").read_text()
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if f"PPid:\t{server_pid}\n" in status and b"rn50.launch.child" in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+def test_a_killed_worker_fails_its_requests_with_503_then_is_restarted(model_cache, tmp_path):
+    proc, url = start_server(model_cache, tmp_path, "--max-batch", "2")
+    try:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            assert client.post("/v1/classify", content=jpeg(1)).status_code == 200
+            (worker,) = engine_workers(proc.pid)
+            os.kill(worker, signal.SIGKILL)
+            codes, deadline = [], time.monotonic() + 60
+            while time.monotonic() < deadline and codes[-1:] != [200]:
+                codes.append(client.post("/v1/classify", content=jpeg(2)).status_code)
+                time.sleep(0.1)
+            assert codes[-1] == 200 and set(codes) == {200, 503}  # 503s, then served again
+            assert engine_workers(proc.pid) not in ([], [worker])
+            assert "rn50_worker_restarts_total 1.0" in client.get("/metrics").text
+    finally:
+        assert stop(proc) == 0

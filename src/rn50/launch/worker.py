@@ -64,6 +64,7 @@ class EngineWorker:
         self.exit_reason: str | None = None
         self._stream: _Stream | None = None
         self._threads: list[threading.Thread] = []
+        self.closing = False
 
     # -- process ---------------------------------------------------------------------------
     def start(self) -> "EngineWorker":
@@ -157,6 +158,7 @@ class EngineWorker:
         then whatever it left in its group (decode workers) goes too."""
         if self.proc is None:
             return 0
+        self.closing = True
         self.send({"op": "close"})
         if _wait_unreaped(self.proc.pid, timeout) is None:
             self.exit_reason = f"did not exit within {timeout:g} s of close and was killed"
@@ -360,8 +362,28 @@ class WorkerPool:
     """EngineWorkers on disjoint core groups (one per instance), used as one: `submit` goes
     to the worker with the fewest requests in flight."""
 
-    def __init__(self, workers: list[EngineWorker]) -> None:
+    def __init__(self, workers: list[EngineWorker],
+                 respawn: list[Callable[[], EngineWorker]] | None = None) -> None:
         self.workers = workers
+        self.respawn = respawn  # per worker: start, load and open a replacement
+        self.restarts = 0
+        self._reviving = threading.Lock()
+
+    def revive(self) -> list[str]:
+        """Replace every worker that has died (with `respawn`); why each one died."""
+        if not self.respawn or not self._reviving.acquire(blocking=False):
+            return []
+        try:
+            died = []
+            for index, worker in enumerate(self.workers):
+                if worker.exit_reason is not None and not worker.closing:
+                    died.append(f"{worker.name} (pid {worker.pid}) {worker.exit_reason}")
+                    worker.kill()
+                    self.workers[index] = self.respawn[index]()
+                    self.restarts += 1
+            return died
+        finally:
+            self._reviving.release()
 
     @classmethod
     def start(cls, plans: list[LaunchPlan], load_job: dict, environ: Mapping[str, str],

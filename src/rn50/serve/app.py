@@ -190,9 +190,20 @@ def _counted(handler, endpoint: str):
     return wrapped
 
 
-def build_app(state: ServeState, on_ready=lambda: None) -> Starlette:
+async def supervise(state: ServeState, log, every: float = 0.5) -> None:
+    """Restart any engine worker that died (its requests got 503), pinned and loaded as
+    before; the server goes on with the others meanwhile."""
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(every)
+        for line in await loop.run_in_executor(None, state.pool.revive):
+            state.metrics.restarted()
+            log(f"Restarted an engine worker: {line}")
+
+
+def build_app(state: ServeState, on_ready=lambda: None, log=print) -> Starlette:
     """The application; `on_ready()` once the decode processes run and batching has started
-    (the server says it is serving only then)."""
+    (the server says it is serving only then); `log` for what happens while serving."""
     @contextlib.asynccontextmanager
     async def lifespan(app):
         import multiprocessing
@@ -206,10 +217,12 @@ def build_app(state: ServeState, on_ready=lambda: None) -> Starlette:
         await asyncio.gather(*(asyncio.get_running_loop().run_in_executor(state.decoder, ready)
                                for _ in range(2 * config.decode_workers)))  # all started
         state.batcher.start()
+        supervisor = asyncio.get_running_loop().create_task(supervise(state, log))
         state.ready = True
         on_ready()
         yield
         state.ready = False
+        supervisor.cancel()
         await state.batcher.drain(state.config.deadline_s)
         state.batcher.task.cancel()
         state.decoder.shutdown(cancel_futures=True)

@@ -27,6 +27,8 @@ class Metrics:
         self.in_flight = Gauge("rn50_requests_in_flight", "requests being served", registry=r)
         self.rejections = Counter("rn50_rejected", "requests refused because the queue was "
                                   "full (429)", registry=r)
+        self.restarts = Counter("rn50_worker_restarts", "engine workers restarted after they "
+                                "died", registry=r)
 
     def started(self) -> None:
         self.in_flight.inc()
@@ -46,6 +48,9 @@ class Metrics:
 
     def rejected(self) -> None:
         self.rejections.inc()
+
+    def restarted(self) -> None:
+        self.restarts.inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

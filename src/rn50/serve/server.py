@@ -74,7 +74,8 @@ def serve(config: ServeConfig, environ: Mapping[str, str] | None = None) -> int:
                      f"(image body); /metrics; log: {paths.log}")
 
         server = uvicorn.Server(uvicorn.Config(
-            build_app(state, announce), log_level="warning", access_log=config.access_log,
+            build_app(state, announce, out.line), log_level="warning",
+            access_log=config.access_log,
             timeout_graceful_shutdown=int(config.deadline_s) + 1))
         try:
             server.run(sockets=[sock])
