@@ -177,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     _build_tfrecords_parser(sub, common)
     _mlperf_parser(sub, common)
     _serve_parser(sub, common)
+    _loadtest_parser(sub, common)
     _info_parser(sub, common)
     return parser
 
@@ -400,6 +401,26 @@ def _serve_parser(sub, common: argparse.ArgumentParser) -> None:
     srv.add_argument("--output-dir", default="rn50_logs")
     add_settings_flags(srv, mode=False)
     srv.set_defaults(func=cmd_serve)
+
+
+def _loadtest_parser(sub, common: argparse.ArgumentParser) -> None:
+    about = ("Send inference requests to a KServe v2 server (rn50 serve, OpenVINO Model "
+             "Server, Triton) and report achieved QPS and latency percentiles; open-loop "
+             "latency counts from each request's scheduled time. Needs 'rn50[serve]'.")
+    lt = sub.add_parser("loadtest", parents=[common], description=about, help="measure a "
+                        "KServe v2 server under load (open or closed loop, or a p99 sweep)")
+    lt.add_argument("url", help="the server, e.g. http://127.0.0.1:8000")
+    lt.add_argument("--model", default="resnet50", help="model name on the server")
+    lt.add_argument("--rate", type=number_in(0, 1e6, "requests/s above 0", open_low=True),
+                    help="open loop: Poisson arrivals at this rate")
+    lt.add_argument("--concurrency", type=int, help="closed loop: this many clients")
+    lt.add_argument("--duration", type=seconds, default=10.0, help="seconds per measurement")
+    lt.add_argument("--images", help="a folder of images to send (default: synthetic tensors)")
+    lt.add_argument("--sweep", action="store_true", help="find the highest rate meeting "
+                    "--p99-target-ms")
+    lt.add_argument("--p99-target-ms", type=number_in(0, 1e6, "ms above 0", open_low=True))
+    lt.add_argument("--json", dest="json_path", help="write the result here")
+    lt.set_defaults(func=cmd_loadtest)
 
 
 def _info_parser(sub, common: argparse.ArgumentParser) -> None:
@@ -751,6 +772,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(ServeConfig(run, args.host, args.port, args.max_batch, args.max_delay_ms,
                              args.max_queue, args.max_body_mb, args.deadline,
                              args.decode_workers, args.access_log))
+
+
+def cmd_loadtest(args: argparse.Namespace) -> int:
+    if importlib.util.find_spec("httpx") is None:
+        raise ConfigError("rn50 loadtest needs httpx: pip install 'rn50[serve]'")
+    from .serve.loadtest import LoadConfig, result_lines, run_loadtest
+
+    if args.concurrency is not None and args.concurrency < 1:
+        raise ConfigError(f"--concurrency must be at least 1 (got {args.concurrency})")
+    if args.json_path:
+        check_writable_file(args.json_path, "--json")
+    config = LoadConfig(args.url, args.model, args.rate, args.concurrency, args.duration,
+                        args.images, sweep=args.sweep, p99_target_ms=args.p99_target_ms)
+    record = run_loadtest(config)
+    print("\n".join(result_lines(record)))
+    if args.json_path:
+        write_json(args.json_path, record)
+        print(f"Results JSON: {args.json_path}")
+    return 0
 
 
 def cmd_info(args: argparse.Namespace) -> int:

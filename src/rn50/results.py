@@ -6,7 +6,8 @@ record in one place (`RunResult.from_dict`) and written back by `to_dict`:
 - `RunResult` (`kind` benchmark | accuracy | classify): one run, maybe several instances;
 - `ComparisonResult` (`kind` comparison): `rn50 bench --backend a,b`, a RunResult per engine;
 - `ParityResult` (`kind` parity): `rn50 check-parity`;
-- `MlperfResult` (`kind` mlperf): `rn50 mlperf`, LoadGen's figures and verdict.
+- `MlperfResult` (`kind` mlperf): `rn50 mlperf`, LoadGen's figures and verdict;
+- `LoadtestResult` (`kind` loadtest): `rn50 loadtest`, a server under load.
 
 Schema 2 is schema 1 plus `kind` (and `schema_version: 2`); `load_result` reads both. The raw
 samples stay in every result, so percentiles can be recomputed (never averaged) when
@@ -172,8 +173,19 @@ class ComparisonResult:
         return _fields_dict(self)
 
 
+class _Plain:
+    """from_dict / to_dict for a result whose fields need no conversion."""
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        return cls(**_split(cls, data))
+
+    def to_dict(self) -> dict:
+        return _fields_dict(self)
+
+
 @dataclass(frozen=True)
-class ParityResult:
+class ParityResult(_Plain):
     """The same images through several engines (`rn50 check-parity`)."""
 
     reference: str
@@ -184,13 +196,6 @@ class ParityResult:
     kind: str = "parity"
     schema_version: int = SCHEMA_VERSION
     extra: dict = field(default_factory=dict)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "ParityResult":
-        return cls(**_split(cls, data))
-
-    def to_dict(self) -> dict:
-        return _fields_dict(self)
 
 
 @dataclass(frozen=True)
@@ -224,7 +229,24 @@ class MlperfResult:
         return _fields_dict(self)
 
 
-Result = Union[RunResult, ComparisonResult, ParityResult, MlperfResult]
+@dataclass(frozen=True)
+class LoadtestResult(_Plain):
+    """`rn50 loadtest`: a server measured under load (open or closed loop, or a sweep)."""
+
+    url: str
+    mode: str  # open loop | closed loop | sweep
+    status: str
+    kind: str = "loadtest"
+    schema_version: int = SCHEMA_VERSION
+    achieved_qps: float | None = None
+    offered_qps: float | None = None
+    latency_ms: dict = field(default_factory=dict)  # p50, p90, p99, max
+    statuses: dict = field(default_factory=dict)  # HTTP status (or error) -> requests
+    best_qps: float | None = None  # sweep: the highest rate meeting the p99 target
+    extra: dict = field(default_factory=dict)
+
+
+Result = Union[RunResult, ComparisonResult, ParityResult, MlperfResult, LoadtestResult]
 
 
 def result_from_dict(data: dict) -> Result:
@@ -240,6 +262,8 @@ def result_from_dict(data: dict) -> Result:
         return ParityResult.from_dict(data)
     if kind == "mlperf":
         return MlperfResult.from_dict(data)
+    if kind == "loadtest":
+        return LoadtestResult.from_dict(data)
     return RunResult.from_dict(data)
 
 

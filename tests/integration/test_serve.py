@@ -281,3 +281,63 @@ def test_a_killed_worker_fails_its_requests_with_503_then_is_restarted(model_cac
             assert "rn50_worker_restarts_total 1.0" in client.get("/metrics").text
     finally:
         assert stop(proc) == 0
+
+
+@pytest.fixture(scope="module")
+def null_server(model_cache, tmp_path_factory):
+    """The harness alone (no engine): load tests of seconds, not minutes."""
+    proc, url = start_server(model_cache, tmp_path_factory.mktemp("null"), "--backend", "null",
+                             "--max-batch", "8")
+    yield url
+    assert stop(proc) == 0
+
+
+def loadtest(run_cli, tmp_path, *argv) -> dict:
+    out = tmp_path / f"lt{len(list(tmp_path.glob('lt*.json')))}.json"
+    proc = run_cli("-m", "rn50", "loadtest", *argv, "--json", str(out), timeout=200)
+    assert proc.returncode == 0, proc.stderr
+    result = rn50_load(out)
+    assert "requests by status: 200:" in proc.stdout
+    return result
+
+
+def rn50_load(path: Path) -> dict:
+    import rn50
+
+    typed = rn50.load_result(path)
+    assert typed.to_dict() == json.loads(path.read_text())  # a typed result, field for field
+    return typed.to_dict()
+
+
+def test_loadtest_open_loop_holds_the_offered_rate(null_server, run_cli, tmp_path):
+    result = loadtest(run_cli, tmp_path, null_server, "--rate", "40", "--duration", "3")
+    assert result["mode"] == "open loop" and set(result["statuses"]) == {"200"}
+    assert 0.75 * 40 <= result["achieved_qps"] <= 1.25 * 40
+    lat = result["latency_ms"]
+    assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
+
+
+def test_loadtest_closed_loop_with_images(null_server, run_cli, tmp_path):
+    for i in range(3):
+        (tmp_path / f"{i}.jpg").write_bytes(jpeg(i))
+    result = loadtest(run_cli, tmp_path, null_server, "--concurrency", "3", "--duration", "2",
+                      "--images", str(tmp_path))
+    assert result["mode"] == "closed loop" and result["inputs"] == "images"
+    assert result["statuses"] == {"200": result["ok"]} and result["ok"] > 10
+
+
+def test_loadtest_sweep_finds_a_rate_meeting_the_p99_target(null_server, run_cli, tmp_path):
+    result = loadtest(run_cli, tmp_path, null_server, "--sweep", "--p99-target-ms", "200",
+                      "--duration", "1")
+    assert result["best_qps"] > 0 and len(result["sweep"]) >= 2
+    met = [s for s in result["sweep"] if s["ok"] == s["requests"]
+           and s["latency_ms"]["p99"] <= 200]
+    assert result["best_qps"] == max(s["offered_qps"] for s in met)
+
+
+def test_loadtest_against_nothing_is_one_line(run_cli):
+    proc = run_cli("-m", "rn50", "loadtest", "http://127.0.0.1:9", "--rate", "5",
+                   "--duration", "1")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        proc.stderr.strip().splitlines()[-1]] and "no KServe v2 model" in proc.stderr
