@@ -64,10 +64,8 @@ class Batcher:
             rows = len(items[0].images)
             closes = items[0].queued + self.max_delay
             while rows < self.max_batch:
-                try:
-                    item = await asyncio.wait_for(self.queue.get(),
-                                                  max(0.0, closes - time.monotonic()))
-                except asyncio.TimeoutError:
+                item = await self._next(closes)
+                if item is None:
                     break
                 if rows + len(item.images) > self.max_batch:
                     loop.create_task(self._dispatch(items))
@@ -80,6 +78,22 @@ class Batcher:
                 loop.create_task(self._dispatch(items))
             else:
                 self.capacity.release()
+
+    async def _next(self, closes: float) -> _Item | None:
+        """The next waiting request: at once if one is queued (under load the first request
+        has often waited past the delay already, and the batch must still fill), else the
+        first to arrive before `closes`; None when none does."""
+        try:
+            return self.queue.get_nowait()
+        except asyncio.QueueEmpty:
+            pass
+        remaining = closes - time.monotonic()
+        if remaining <= 0:
+            return None
+        try:
+            return await asyncio.wait_for(self.queue.get(), remaining)
+        except asyncio.TimeoutError:
+            return None
 
     async def _dispatch(self, items: list[_Item]) -> None:
         batch = np.concatenate([i.images for i in items])

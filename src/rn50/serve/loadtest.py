@@ -73,7 +73,8 @@ def payloads(client_meta: dict, images: str | None, model: str) -> list[tuple[by
 
 class _Tally:
     def __init__(self) -> None:
-        self.latencies: list[float] = []
+        self.latencies: list[float] = []  # answered (200)
+        self.refused: list[float] = []  # refused for overload (429): how fast
         self.statuses: dict[str, int] = {}
         self.in_flight = 0
 
@@ -89,6 +90,8 @@ class _Tally:
         self.statuses[status] = self.statuses.get(status, 0) + 1
         if status == "200":
             self.latencies.append(time.perf_counter() - since)
+        elif status == "429":
+            self.refused.append(time.perf_counter() - since)
 
 
 async def open_loop(client, path: str, bodies: list, rate: float, duration: float) -> _Tally:
@@ -134,6 +137,8 @@ def summary(tally: _Tally, offered: float | None) -> dict:
             "requests": sum(tally.statuses.values()), "ok": len(ok),
             "statuses": dict(sorted(tally.statuses.items())),
             "latency_ms": dict(pct, max=float(ok.max()) if len(ok) else None),
+            **({"refused_p99_ms": float(np.percentile(np.asarray(tally.refused) * 1e3, 99))}
+               if tally.refused else {}),
             "seconds": tally.elapsed}
 
 

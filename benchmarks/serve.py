@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""`rn50 serve` under load, beside `rn50 bench` on the same batch, precision and CPUs.
+
+For each precision: `rn50 bench` throughput at --batch and batch-1 latency; then one
+server (`--max-batch` = --batch) measured with `rn50 loadtest` (in this process):
+saturated throughput with single-image tensor requests and with JPEG requests (closed
+loop), p99 at 50% of that load (open loop), 2x overload (429s, how fast, server RSS),
+and the curve p99 vs offered QPS. Client, server and engine share this machine's CPUs.
+
+    python benchmarks/serve.py [--precision fp32,int8] [--batch 8] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from rn50.serve.loadtest import LoadConfig, run_loadtest
+
+
+def bench(precision: str, batch: int, seconds: float, folder: Path) -> dict:
+    out = folder / f"bench_{precision}_{batch}.json"
+    subprocess.run([sys.executable, "-m", "rn50", "bench", "--precision", precision, "-b",
+                    str(batch), "--duration", str(seconds), "--steps", "1", "--json", str(out),
+                    "--output-dir", str(folder / "logs")], check=True, capture_output=True)
+    return json.loads(out.read_text())["summary"]
+
+
+def start_server(precision: str, batch: int, folder: Path):
+    proc = subprocess.Popen([sys.executable, "-m", "rn50", "serve", "--port", "0",
+                             "--precision", precision, "--max-batch", str(batch),
+                             "--max-delay-ms", "5", "--max-queue", str(16 * batch),
+                             "--output-dir", str(folder / "logs")],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    for line in proc.stdout:
+        if "Serving ResNet-50" in line:
+            return proc, line.rsplit(" on ", 1)[1].strip()
+    raise SystemExit("the server did not start")
+
+
+def rss_mib(pid: int) -> float:
+    text = Path(f"/proc/{pid}/status").read_text()
+    return int(next(ln for ln in text.splitlines() if ln.startswith("VmRSS:")).split()[1]) / 1024
+
+
+def jpegs(folder: Path, count: int = 16) -> str:
+    images = folder / "jpeg"
+    images.mkdir(exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(count):  # ImageNet-sized photographs' shape (500 x 375)
+        out = io.BytesIO()
+        Image.fromarray((rng.random((375, 500, 3)) * 255).astype(np.uint8)).save(out, "JPEG")
+        (images / f"{i}.jpg").write_bytes(out.getvalue())
+    return str(images)
+
+
+def quiet(line: str) -> None:
+    pass
+
+
+def measure(url: str, seconds: float, **kw) -> dict:
+    return run_loadtest(LoadConfig(url, duration=seconds, **kw), log=quiet)
+
+
+def one_precision(precision: str, batch: int, seconds: float, folder: Path, images: str) -> None:
+    base, single = bench(precision, batch, seconds, folder), bench(precision, 1, seconds, folder)
+    latency_b1 = single["latency_ms"]["p50"]
+    proc, url = start_server(precision, batch, folder)
+    try:
+        tensor = measure(url, seconds, concurrency=4 * batch)
+        jpeg = measure(url, seconds, concurrency=4 * batch, images=images)
+        peak = tensor["achieved_qps"]
+        half = measure(url, seconds, rate=0.5 * peak)
+        rss_before = rss_mib(proc.pid)
+        over = measure(url, seconds, rate=2 * peak)
+        rss_after = rss_mib(proc.pid)
+        curve = [(f, measure(url, seconds / 2, rate=f * peak)) for f in (0.25, 0.5, 0.75, 0.9, 1.0)]
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(60)
+    bench_ips = base["throughput_images_per_sec"]
+    limit = 2 * latency_b1 + 5
+    print(f"\n{precision}, batch {batch}: rn50 bench {bench_ips:.1f} img/s, batch-1 p50 "
+          f"{latency_b1:.2f} ms")
+    print(f"  saturated, 1-image tensor requests: {peak:.1f} req/s = "
+          f"{peak / bench_ips:.3f} x bench (target >= 0.90)")
+    print(f"  saturated, JPEG requests (500x375): {jpeg['achieved_qps']:.1f} req/s = "
+          f"{jpeg['achieved_qps'] / bench_ips:.3f} x bench (target >= 0.80)")
+    print(f"  p99 at 50% load ({0.5 * peak:.1f} req/s): {half['latency_ms']['p99']:.2f} ms "
+          f"(target <= 2 x batch-1 + max-delay = {limit:.2f} ms)")
+    print(f"  2x overload ({2 * peak:.1f} req/s offered): {over['statuses'].get('429', 0)} of "
+          f"{over['requests']} refused (429), refusal p99 "
+          f"{over.get('refused_p99_ms', float('nan')):.2f} ms (target < 5), accepted p99 "
+          f"{over['latency_ms'].get('p99', float('nan')):.1f} ms, server RSS {rss_before:.0f} -> "
+          f"{rss_after:.0f} MiB")
+    print("  p99 vs offered load: " + "; ".join(
+        f"{r['offered_qps']:.0f} req/s -> {r['latency_ms'].get('p99', float('nan')):.1f} ms"
+        for _, r in curve))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--precision", default="fp32,int8")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="rn50-serve-bench-"))
+    images = jpegs(folder)
+    print(f"{os.cpu_count()} CPUs shared by the load generator, the server and its engine")
+    for precision in args.precision.split(","):
+        one_precision(precision, args.batch, args.seconds, folder, images)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
