@@ -365,13 +365,15 @@ def launch_plans(processes: ProcessPlan, platform: Platform, backend: str) -> li
 
 def start_pool(processes: ProcessPlan, platform: Platform, model: ModelSpec, config: RunConfig,
                environ: Mapping[str, str], on_output: Callable[[str], None],
-               slots: int = 4) -> WorkerPool:
+               slots: int = 4, dynamic_batch: bool = False) -> WorkerPool:
     """One pinned engine worker per process of the plan, loaded, each with `slots` request
     slots: what `rn50 mlperf` and `rn50 serve` run on. `pool.revive()` replaces a worker
-    that died with a new one, pinned and loaded the same way."""
+    that died with a new one, pinned and loaded the same way. With `dynamic_batch`, engines
+    that can take any batch up to the compiled one do (a partial batch costs less)."""
     plans = launch_plans(processes, platform, config.backend)
     jobs = [{"backend": config.backend, "precision": config.precision, "model": model.to_dict(),
-             "settings": settings.to_dict()} for settings in processes.processes]
+             "settings": settings.to_dict(), "dynamic_batch": dynamic_batch}
+            for settings in processes.processes]
 
     def started(index: int) -> EngineWorker:
         return EngineWorker(plans[index], environ, index,

@@ -42,6 +42,7 @@ class Capabilities:
     frameworks: tuple[str, ...] = ()  # launch_benchmark.py --framework names (default: name)
     streams: bool = False  # runs several batches in parallel streams (--streams applies)
     real: bool = True  # False for the harness-only null backend
+    dynamic_batch: bool = False  # load(..., dynamic_batch=True): any batch up to the compiled
 
 
 @dataclass(frozen=True)

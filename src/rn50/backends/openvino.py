@@ -31,7 +31,7 @@ CAPABILITIES = Capabilities(
     precisions=("fp32", "bfloat16", "int8"),
     reads_back="compiled-model properties (threads, streams, hint, pinning, precision hint) "
                "and the precision of every convolution in the runtime graph",
-    quantizer=Quantizer("nncf", "int8", ".xml"), streams=True)
+    quantizer=Quantizer("nncf", "int8", ".xml"), streams=True, dynamic_batch=True)
 
 # int8: the model itself is quantized (NNCF); other layers run in the engine's default
 PRECISION_HINTS = {"fp32": "f32", "bfloat16": "bf16", "int8": None}
@@ -78,6 +78,7 @@ def _image_input(model, batch_size: int, path: str, default_size: int = 224) -> 
 
 class OpenVINOSession:
     preprocessing_in_graph: str | None = None
+    dynamic_batch: bool = False  # takes any batch of 1..input_spec.shape[0] images
     def __init__(self, compiled, input_spec: InputSpec, load_timings: dict[str, float],
                  requested: dict[str, Any]) -> None:
         import openvino as ov
@@ -91,7 +92,7 @@ class OpenVINOSession:
         width = compiled.outputs[0].get_partial_shape()[-1]
         self.num_classes = width.get_length() if width.is_static else None
         self._request = compiled.create_infer_request()
-        self._bound: list[int | None] = [None] * self.concurrency
+        self._bound: list[tuple | None] = [None] * self.concurrency
         self._queue = None
         self._idle = 0
         if self.concurrency > 1:
@@ -100,10 +101,12 @@ class OpenVINOSession:
                 lambda request, on_done: on_done(lambda: request.get_output_tensor(0).data))
 
     def _bind(self, request, slot: int, batch: np.ndarray) -> None:
-        # Zero-copy input: the request reads the caller's array in place.
-        if self._bound[slot] != id(batch):
+        # Zero-copy input: the request reads the caller's array in place (bound again only
+        # for other memory or another shape: a partial batch of a dynamic-batch model).
+        key = (batch.__array_interface__["data"][0], batch.shape)
+        if self._bound[slot] != key:
             request.set_input_tensor(self._ov.Tensor(batch, shared_memory=True))
-            self._bound[slot] = id(batch)
+            self._bound[slot] = key
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         self._bind(self._request, 0, batch)
@@ -172,7 +175,10 @@ class OpenVINOBackend:
                 "device": str(self._core.get_property("CPU", "FULL_DEVICE_NAME"))}
 
     def load(self, model: ModelSpec, settings: Settings, precision: str,
-             preprocess: PlanPreprocessing | None = None) -> OpenVINOSession:
+             preprocess: PlanPreprocessing | None = None,
+             dynamic_batch: bool = False) -> OpenVINOSession:
+        """The compiled model; with `dynamic_batch`, compiled for 1..batch images, so a
+        partial batch (a server's at low load) costs only its own images."""
         if precision not in PRECISION_HINTS:
             raise EngineError(f"--precision {precision}: not supported by the openvino backend yet")
         batch_size = int(settings.batch_size.value)
@@ -185,8 +191,10 @@ class OpenVINOBackend:
                              f"{cause_line(exc) or type(exc).__name__}") from exc
         read_s = time.perf_counter() - start
         spec = _image_input(ov_model, batch_size, model.path, model.input_size())
+        shape = self._ov.PartialShape([self._ov.Dimension(1, spec.shape[0]), *spec.shape[1:]]) \
+            if dynamic_batch else list(spec.shape)
         try:
-            ov_model.reshape({ov_model.inputs[0]: list(spec.shape)})
+            ov_model.reshape({ov_model.inputs[0]: shape})
         except RuntimeError as exc:
             raise ModelError(f"model {model.path} cannot take input shape {spec.shape}") from exc
         embedded = preprocess(spec, _output_width(ov_model)) if preprocess else None
@@ -200,6 +208,7 @@ class OpenVINOBackend:
                                   config)
         session.preprocessing_in_graph = ("OpenVINO PrePostProcessor: uint8 NHWC RGB in"
                                           if embedded is not None else None)
+        session.dynamic_batch = dynamic_batch
         return session
 
 

@@ -128,7 +128,7 @@ class WorkerProcess:
 
     def load(self, job: dict) -> None:
         # Engine imports happen here, after the binding and environment are in place.
-        from ..backends import get_backend
+        from ..backends import capabilities, get_backend
         from ..models.metadata import describe
         from ..models.resolve import model_spec_from_dict
         from ..scenarios import WorkerContext
@@ -139,8 +139,10 @@ class WorkerProcess:
         backend = get_backend(job["backend"])
         plan = (lambda spec, classes: input_preprocessing(model, spec, classes)) \
             if job.get("graph_preprocessing") else None
+        dynamic = {"dynamic_batch": True} if job.get("dynamic_batch") and \
+            capabilities(job["backend"]).dynamic_batch else {}
         session = backend.load(model, settings_from_dict(job["settings"]), job["precision"],
-                               preprocess=plan)
+                               preprocess=plan, **dynamic)
         engine = {"name": backend.name, "versions": backend.versions(),
                   **session.applied_settings()}
         spec = session.input_spec
@@ -194,6 +196,8 @@ class WorkerProcess:
         inputs, outputs = self.slots[request["slot"]]
         rows = request["n"]
         session = self.context.session
+        if getattr(session, "dynamic_batch", False):
+            inputs = inputs[:rows]  # only the images sent (the engine takes 1..batch)
 
         def on_done(output) -> None:
             try:

@@ -56,7 +56,8 @@ def serve(config: ServeConfig, environ: Mapping[str, str] | None = None) -> int:
     model = prepare_model(run, {}, out, environ, user_model)
     for line in ["Settings:", *text.settings_table(processes.base)]:
         out.line(line)
-    pool = start_pool(processes, platform, model, run, environ, out.log_only)
+    pool = start_pool(processes, platform, model, run, environ, out.log_only,
+                      dynamic_batch=True)
     try:
         loaded = pool.workers[0].loaded
         warm = np.zeros(tuple(loaded["input"]["shape"]), np.float32)
