@@ -242,3 +242,33 @@ def test_wrap_line(text, width, expected):
     from rn50.report.files import wrap_line
 
     assert wrap_line(text.rstrip(), width) == expected
+
+
+def readme_commands() -> list[list[str]]:
+    """Every `rn50 ...` line in README's shell blocks (continuations joined, comments cut)."""
+    import shlex
+
+    readme = (REPO / "README.md").read_text()
+    commands = []
+    for block in readme.split("```bash\n")[1:]:
+        text = block.split("\n```", 1)[0].replace("\\\n", " ")
+        for line in text.splitlines():
+            line = line.split("  #", 1)[0].strip().rstrip("&").strip()
+            if line.startswith("rn50 "):
+                commands.append(shlex.split(line)[1:])
+    return commands
+
+
+def test_every_rn50_command_in_the_readme_parses():
+    # a README command with a flag that does not exist (or a bad value) fails for every
+    # newcomer who copies it; parsing checks every flag name and value type, runs nothing
+    from rn50.cli import build_parser
+
+    commands = readme_commands()
+    assert len(commands) > 40
+    for argv in commands:
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as exc:
+            raise AssertionError(f"README: rn50 {' '.join(argv)}: does not parse") from exc
+        assert callable(args.func)
