@@ -94,12 +94,10 @@ def invalid_reasons(detail: dict) -> list[str]:
 
 def accuracy_predictions(path: Path) -> dict[int, int]:
     """qsl index -> the label rn50's SUT answered (an int32 in each entry's hex data)."""
+    text = read_text(path, "LoadGen accuracy log", ACCURACY_LOG_MAX_BYTES)
     try:
-        size = path.stat().st_size
-        if size > ACCURACY_LOG_MAX_BYTES:
-            raise DataError(f"{path}: {size} bytes is too large for an accuracy log")
-        entries = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise DataError(f"LoadGen accuracy log {path} cannot be read ({exc})") from None
+        entries = json.loads(text)
+    except ValueError as exc:
+        raise DataError(f"LoadGen accuracy log {path} is not JSON ({exc})") from None
     return {int(e["qsl_idx"]): int(np.frombuffer(bytes.fromhex(e["data"]), np.int32)[0])
             for e in entries if e.get("data")}

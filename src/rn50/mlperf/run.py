@@ -96,7 +96,7 @@ def batch_for(config: MlperfConfig) -> int:
     return asked or DEFAULT_BATCH[config.scenario]
 
 
-def test_settings(lg, config: MlperfConfig, expected_qps: float, batch_latency_s: float,
+def loadgen_settings(lg, config: MlperfConfig, expected_qps: float, batch_latency_s: float,
                   count: int, target_qps: float | None = None):
     """LoadGen's settings: mlperf.conf for ResNet-50 first, then rn50's, then --user-conf."""
     settings = lg.TestSettings()
@@ -246,7 +246,7 @@ def _measure(lg, config: MlperfConfig, run: RunConfig, pool: WorkerPool, record:
         if config.mode == "find-peak":
             record.update(find_peak(lg, config, sut, library, per_second * batch, folder, out))
             return
-        settings = test_settings(lg, config, per_second * batch, 1 / per_second, library.count)
+        settings = loadgen_settings(lg, config, per_second * batch, 1 / per_second, library.count)
         run_loadgen(lg, sut, library, settings, folder, out)
     finally:
         sut.close()
@@ -301,7 +301,7 @@ def find_peak(lg, config: MlperfConfig, sut: PoolSUT, library: qsl.SampleLibrary
     confirmed = False
     for attempt in range(CONFIRM_ATTEMPTS):
         confirm_dir = folder if attempt == 0 else folder / f"confirm-{attempt + 1}"
-        run_loadgen(lg, sut, library, test_settings(lg, config, capacity, 1 / capacity,
+        run_loadgen(lg, sut, library, loadgen_settings(lg, config, capacity, 1 / capacity,
                                                     library.count, target_qps=low),
                     confirm_dir, out)
         found = judged(lg, logs.result_from_logs(confirm_dir, "Server"), "Server")
@@ -323,7 +323,7 @@ def _search(lg, config: MlperfConfig, sut: PoolSUT, library: qsl.SampleLibrary,
     low, high, qps, steps = 0.0, None, max(1.0, 0.25 * capacity), []
     for step in range(10):
         step_dir = folder / f"search-{step + 1:02d}-{qps:.1f}qps"
-        run_loadgen(lg, sut, library, test_settings(lg, short, capacity, 1 / capacity,
+        run_loadgen(lg, sut, library, loadgen_settings(lg, short, capacity, 1 / capacity,
                                                     library.count, target_qps=qps),
                     step_dir, out)
         found = logs.result_from_logs(step_dir, "Server")
@@ -389,9 +389,10 @@ def judged(lg, result: dict, scenario: str) -> dict:
                "performance samples")]
     short = [f"{what} {ran.get(key)} is below the rules' {rule}" for key, rule, what in checks
              if ran.get(key) is not None and ran[key] < rule]
-    if scenario == "Server" and ran.get("target_latency_ns", 0) > official.server_target_latency_ns:
+    target = official.server_target_latency_ns
+    if scenario == "Server" and ran.get("target_latency_ns", 0) > target:
         short.append(f"latency target {ran['target_latency_ns'] / 1e6:g} ms is looser than the "
-                     f"rules' {official.server_target_latency_ns / 1e6:g} ms")
+                     f"rules' {target / 1e6:g} ms")
     if not short:
         return dict(result, loadgen_validity=result["validity"])
     return dict(result, loadgen_validity=result["validity"], validity="INVALID",

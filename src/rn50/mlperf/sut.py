@@ -2,12 +2,12 @@
 
 `issue_queries` only queues the samples (LoadGen's issuing thread never
 waits) — except one query at a time (SingleStream, MultiStream), which goes to
-a worker at once, saving a thread hop; one dispatcher thread forms batches — whatever has arrived, up to the
-compiled batch — and submits them to the least busy worker, waiting for a
-free request slot when all are busy (back-pressure). Each batch's answer, the
-top-1 label as an int32, goes back with `QuerySamplesComplete` from the
-worker's reply thread. After `stop()` (Ctrl-C) queries are answered at once,
-empty, so LoadGen can finish.
+a worker at once, saving a thread hop. One dispatcher thread forms batches —
+whatever has arrived, up to the compiled batch — and submits them to the least
+busy worker, waiting for a free request slot when all are busy (back-pressure).
+Each batch's answer, the top-1 label as an int32, goes back with
+`QuerySamplesComplete` from the worker's reply thread. After `stop()` (Ctrl-C)
+queries are answered at once, empty, so LoadGen can finish.
 """
 
 from __future__ import annotations

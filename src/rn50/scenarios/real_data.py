@@ -37,6 +37,14 @@ def top_labels(logits: np.ndarray, k: int, class_offset: int) -> tuple[np.ndarra
 
     The background output of a 1001-class model is never reported as a class.
     """
+    labels, top, _ = ranked(logits, k, class_offset)
+    return labels, top
+
+
+def ranked(logits: np.ndarray, k: int, class_offset: int
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`top_labels`, plus every class's probability (softmax over the classes after the
+    offset), computed once."""
     logits = np.asarray(logits, dtype=np.float64).reshape(logits.shape[0], -1)
     if class_offset:
         logits = logits[:, class_offset:]
@@ -44,7 +52,7 @@ def top_labels(logits: np.ndarray, k: int, class_offset: int) -> tuple[np.ndarra
     probs = np.exp(shifted)
     probs /= probs.sum(axis=1, keepdims=True)
     order = np.argsort(-logits, axis=1, kind="stable")[:, :k]
-    return order + 1, np.take_along_axis(probs, order, axis=1)
+    return order + 1, np.take_along_axis(probs, order, axis=1), probs
 
 
 class TopK:

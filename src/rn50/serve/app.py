@@ -104,13 +104,11 @@ async def classify(state: ServeState, parsed: protocol.Request) -> dict:
 
 def scores(state: ServeState, parsed: protocol.Request, logits: np.ndarray) -> dict:
     from ..data.labels import class_name
-    from ..scenarios.real_data import class_scores, top_labels
+    from ..scenarios.real_data import class_scores, ranked
 
-    offset = state.loaded["metadata"]["class_offset"]
-    logits = class_scores(np.asarray(logits, np.float64))[:, offset:]
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    probabilities = (shifted / shifted.sum(axis=1, keepdims=True)).astype(np.float32)
-    labels, top = top_labels(logits, parsed.top_k, 0)
+    labels, top, probabilities = ranked(class_scores(np.asarray(logits)), parsed.top_k,
+                                        state.loaded["metadata"]["class_offset"])
+    probabilities = probabilities.astype(np.float32)
     names = [[class_name(int(label)) for label in row] for row in labels]
     return protocol.response(MODEL, parsed, probabilities, labels, top, names)
 

@@ -40,7 +40,8 @@ def decode_images(images: list[bytes], preprocessing: dict, layout: str,
     crops = []
     for index, data in enumerate(images):
         if len(data) > IMAGE_MAX_BYTES:
-            return f"image {index}: {len(data)} bytes is over the {IMAGE_MAX_BYTES >> 20} MiB limit"
+            return (f"image {index}: {len(data)} bytes is over the {IMAGE_MAX_BYTES >> 20} MiB "
+                    "limit")
         try:
             crops.append(decode_and_crop(data, spec, True))
         except Exception as exc:  # noqa: BLE001 - any undecodable image is a bad request

@@ -77,6 +77,7 @@ class _Tally:
         self.refused: list[float] = []  # refused for overload (429): how fast
         self.statuses: dict[str, int] = {}
         self.in_flight = 0
+        self.elapsed = 0.0  # seconds from the first send to the last answer
 
     async def send(self, client, path: str, payload: tuple[bytes, dict], since: float) -> None:
         self.in_flight += 1

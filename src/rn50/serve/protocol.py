@@ -35,10 +35,6 @@ class Request:
     want: set[str]  # outputs asked for
     request_id: str | None
 
-    @property
-    def count(self) -> int:
-        return len(self.images) if self.kind == "images" else len(self.tensor)
-
 
 def parse(body: bytes, header_length: str | None, input_shape: tuple[int, ...],
           max_batch: int) -> Request:
