@@ -45,13 +45,22 @@ class Ticker:
 def expected_total(done: Callable[[int, float], bool], count: int, elapsed: float,
                    step_seconds: float) -> tuple[int, float]:
     """(total steps, seconds left) for a phase that stops when `done(count, elapsed)`,
-    if each further step takes `step_seconds` (simulated with the phase's own stop rule)."""
+    if each further step takes `step_seconds` (the phase's own stop rule, which only turns
+    true as steps and time grow: found by doubling, then bisection, in O(log n) calls)."""
     step_seconds = max(step_seconds, 1e-9)
-    n, t = count, elapsed
-    while not done(n, t) and n - count < MAX_SIMULATED_STEPS:
-        n += 1
-        t += step_seconds
-    return n, t - elapsed
+
+    def stops(k: int) -> bool:
+        return done(count + k, elapsed + k * step_seconds)
+
+    if stops(0):
+        return count, 0.0
+    low, high = 0, 1  # stops(low) is False
+    while not stops(high) and high < MAX_SIMULATED_STEPS:
+        low, high = high, min(2 * high, MAX_SIMULATED_STEPS)
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if stops(middle) else (middle, high)
+    return count + high, high * step_seconds
 
 
 def format_eta(seconds: float) -> str:
