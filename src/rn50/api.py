@@ -75,8 +75,8 @@ def check_engine(name: str, model: ModelSpec | None) -> None:
         check_format(name, model.format, model.path)
 
 
-def _job(scenario: str, backend: str, precision: str, model: ModelSpec, settings: Settings,
-         plan: BenchmarkPlan, data: dict | None = None) -> dict:
+def scenario_job(scenario: str, backend: str, precision: str, model: ModelSpec,
+                 settings: Settings, plan: BenchmarkPlan, data: dict | None = None) -> dict:
     """What the child process is asked to do (sent as JSON on its stdin)."""
     return {"scenario": scenario, "backend": backend, "precision": precision,
             "model": model.to_dict(), "settings": settings.to_dict(),
@@ -237,7 +237,7 @@ def _new_record(config: RunConfig, platform: Platform, settings: Settings, start
 
 SCENARIO_TITLES = {"benchmark": "inference benchmark", "accuracy": "accuracy",
                    "classify": "classification", "mlperf": "MLPerf LoadGen run",
-                   "serve": "server"}
+                   "serve": "server", "profile": "per-layer profile"}
 
 
 def prepare_model(config: RunConfig, record: dict, out: Console, environ: dict,
@@ -422,8 +422,8 @@ def _run(out: Console, launches: list[LaunchPlan], processes: ProcessPlan, model
          on_rows: Callable[[dict], None] | None
          ) -> tuple[list[Outcome], Interrupted | None, dict[int, dict]]:
     multi = processes.instances is not None
-    jobs = [_job(config.scenario, config.backend, config.precision, model, s, plan, data)
-            for s in processes.processes]
+    jobs = [scenario_job(config.scenario, config.backend, config.precision, model, s, plan,
+                         data) for s in processes.processes]
     observed: dict[int, dict] = {}  # what each child found itself bound to
 
     def on_output(index: int, line: str) -> None:
@@ -567,7 +567,7 @@ def check_parity(model_config: ModelConfig, backends: Sequence[str] | None = Non
         check_precision(precision, name, platform)
     outputs, engines = {}, {}
     for name in backends:
-        job = _job("outputs", name, precision, model, settings, BenchmarkPlan(0, 1))
+        job = scenario_job("outputs", name, precision, model, settings, BenchmarkPlan(0, 1))
         launch = plan_launch(settings, platform.numactl, engine_env(name))
         log(f"running {batch_size} images through {name} ...")
         try:

@@ -178,6 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     _mlperf_parser(sub, common)
     _serve_parser(sub, common)
     _loadtest_parser(sub, common)
+    _tune_parser(sub, common)
+    # _report_parser(sub, common)
+    _profile_parser(sub, common)
     _info_parser(sub, common)
     return parser
 
@@ -423,6 +426,82 @@ def _loadtest_parser(sub, common: argparse.ArgumentParser) -> None:
     lt.set_defaults(func=cmd_loadtest)
 
 
+def _tune_parser(sub, common: argparse.ArgumentParser) -> None:
+    tune = sub.add_parser("tune", parents=[common], help="search engine x precision x batch x "
+                          "streams x instances for the best latency and throughput here",
+                          description="A staged, pruned search of real `rn50 bench` runs "
+                          "(checkpointed, resumable); prints the Pareto front of throughput vs "
+                          "p99 latency and three recommendations as commands.")
+    tune.add_argument("--backends", help="engines to search, comma-separated (default: every "
+                      "installed engine)")
+    tune.add_argument("--precisions", default=",".join(PRECISIONS),
+                      help=f"precisions to search (default: {','.join(PRECISIONS)})")
+    tune.add_argument("--model", help="a model file (default: the built-in ResNet-50)")
+    tune.add_argument("--latency-target-ms", type=number_in(0, 1e6, "ms above 0",
+                                                             open_low=True),
+                      help="recommend the highest throughput with p99 within this")
+    tune.add_argument("--budget", type=duration, default=600.0,
+                      help="time for the whole search, e.g. 90s, 10m, 1h (default 10m)")
+    tune.add_argument("--point-seconds", type=seconds, default=3.0,
+                      help="timed seconds per point, at least 8 steps (default 3)")
+    tune.add_argument("--max-batch", type=int, default=128, help="largest batch (default 128)")
+    tune.add_argument("--output-dir", default="rn50_tune", help="points, logs and tune.json "
+                      "(default ./rn50_tune)")
+    tune.add_argument("--resume", action="store_true", help="continue the tune in --output-dir "
+                      "without measuring its points again")
+    tune.set_defaults(func=cmd_tune)
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from .tune.run import TuneConfig, tune
+
+    precisions = tuple(p.strip() for p in args.precisions.split(",") if p.strip())
+    unknown = [p for p in precisions if p not in PRECISIONS]
+    if unknown or not precisions:
+        raise ConfigError(f"--precisions {args.precisions}: choose from {', '.join(PRECISIONS)}")
+    if args.max_batch < 1:
+        raise ConfigError(f"--max-batch must be at least 1 (got {args.max_batch})")
+    backends = parse_backends(args.backends) if args.backends else None
+    tune(TuneConfig(tuple(backends) if backends else None, precisions, args.latency_target_ms,
+                    args.budget, args.output_dir, args.resume, args.max_batch,
+                    args.point_seconds, ModelConfig(args.model), tuple(sys.argv)))
+    return 0
+
+
+def _profile_parser(sub, common: argparse.ArgumentParser) -> None:
+    prof = sub.add_parser("profile", parents=[common], help="per-layer times from the engine's "
+                          "own counters, FLOPs and % of the CPU's peak per layer",
+                          description="Run the model on one pinned worker with the engine's "
+                          "profiler on (OpenVINO performance counters, ONNX Runtime's profiler) "
+                          "and say where the step's time goes: per layer and per layer type, "
+                          "attained GFLOP/s against the precision's peak, and a roofline "
+                          "verdict (memory- or compute-bound).")
+    prof.add_argument("--backend", default="openvino", choices=("openvino", "onnxruntime"),
+                      help="the engine (default openvino)")
+    prof.add_argument("--precision", default="fp32", choices=PRECISIONS)
+    prof.add_argument("--model", help="a model file (default: the built-in ResNet-50)")
+    prof.add_argument("--batch-size", "-b", type=int, default=1, help="default 1")
+    prof.add_argument("--steps", type=int, default=20, help="profiled steps (default 20)")
+    prof.add_argument("--warmup-steps", type=int, default=5, help="default 5")
+    prof.add_argument("--top", type=int, default=15, help="layers shown (all in the JSON)")
+    prof.add_argument("--output-dir", default="rn50_logs")
+    prof.add_argument("--json", dest="json_path", help="also write the JSON result here")
+    prof.set_defaults(func=cmd_profile)
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from .profiling import ProfileConfig, profile
+
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1 (got {args.batch_size})")
+    if args.json_path:
+        check_writable_file(args.json_path, "--json")
+    profile(ProfileConfig(args.backend, args.precision, args.batch_size, args.steps,
+                          args.warmup_steps, ModelConfig(args.model), args.output_dir,
+                          args.json_path, args.top, tuple(sys.argv)))
+    return 0
+
+
 def _info_parser(sub, common: argparse.ArgumentParser) -> None:
     info = sub.add_parser("info", parents=[common],
                            help="show this CPU and the recommended settings",
@@ -587,6 +666,21 @@ def number_in(low: float, high: float, expected: str, open_low: bool = False):
 
 
 seconds = number_in(0, 1e9, "a number of seconds above 0", open_low=True)  # --duration, --timeout
+
+
+def duration(text: str) -> float:
+    """90, 90s, 10m, 1.5h -> seconds (above 0)."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    scale = units.get(text[-1:].lower(), 1)
+    try:
+        value = float(text[:-1] if text[-1:].lower() in units else text) * scale
+    except ValueError:
+        value = math.nan
+    if not value > 0 or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"expected a duration like 90s, 10m or 1h (got {text!r})")
+    return value
+
+
 points = number_in(0, 100, "percentage points 0..100")  # --max-accuracy-drop
 crop_pct = number_in(0.1, 1.0, "a fraction in 0.1..1")
 

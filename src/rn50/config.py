@@ -86,7 +86,7 @@ class CalibrationConfig:
         return f"{self.size}:{self.holdout}:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-SCENARIOS = ("benchmark", "accuracy", "classify", "mlperf", "serve")
+SCENARIOS = ("benchmark", "accuracy", "classify", "mlperf", "serve", "profile")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ record in one place (`RunResult.from_dict`) and written back by `to_dict`:
 - `ComparisonResult` (`kind` comparison): `rn50 bench --backend a,b`, a RunResult per engine;
 - `ParityResult` (`kind` parity): `rn50 check-parity`;
 - `MlperfResult` (`kind` mlperf): `rn50 mlperf`, LoadGen's figures and verdict;
-- `LoadtestResult` (`kind` loadtest): `rn50 loadtest`, a server under load.
+- `LoadtestResult` (`kind` loadtest): `rn50 loadtest`, a server under load;
+- `TuneResult` (`kind` tune): `rn50 tune`, its points, Pareto front and recommendations;
+- `ProfileResult` (`kind` profile): `rn50 profile`, per-layer times, FLOPs and roofline.
 
 Schema 2 is schema 1 plus `kind` (and `schema_version: 2`); `load_result` reads both. The raw
 samples stay in every result, so percentiles can be recomputed (never averaged) when
@@ -246,7 +248,49 @@ class LoadtestResult(_Plain):
     extra: dict = field(default_factory=dict)
 
 
-Result = Union[RunResult, ComparisonResult, ParityResult, MlperfResult, LoadtestResult]
+@dataclass(frozen=True)
+class TuneResult(_Plain):
+    """`rn50 tune`: every point measured (one `rn50 bench` each), the Pareto front of
+    throughput vs p99 and the three recommendations with their commands."""
+
+    status: str
+    points: list  # rows: key, backend, precision, batch, streams, instances, throughput...
+    front: list  # keys of the non-dominated points
+    recommendations: dict  # goal -> row + commands, or {title, reason}
+    kind: str = "tune"
+    schema_version: int = SCHEMA_VERSION
+    tune: dict = field(default_factory=dict)  # budget, cores, target, what was searched
+    decisions: list = field(default_factory=list)  # why growth stopped, what was dropped
+    skipped: dict = field(default_factory=dict)  # "engine precision" -> why not searched
+    platform: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProfileResult(_Plain):
+    """`rn50 profile`: per-layer times from the engine's own counters, with FLOPs, attained
+    GFLOP/s and % of peak per layer, and how the per-layer sum reconciles with the step."""
+
+    backend: str
+    precision: str
+    batch_size: int
+    status: str
+    layers: list  # name, type, exec_type, ms per step, gflop, gflops_per_sec, % peak ...
+    by_type: list  # the same summed per layer type
+    step_ms: float  # measured step time (profiled run)
+    layer_sum_ms: float  # per-layer times summed, per step
+    kind: str = "profile"
+    schema_version: int = SCHEMA_VERSION
+    peak_gflops: float | None = None
+    peak_basis: str | None = None
+    reconciliation: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
+    platform: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+
+Result = Union[RunResult, ComparisonResult, ParityResult, MlperfResult, LoadtestResult,
+               TuneResult, ProfileResult]
 
 
 def result_from_dict(data: dict) -> Result:
@@ -262,9 +306,12 @@ def result_from_dict(data: dict) -> Result:
         return ParityResult.from_dict(data)
     if kind == "mlperf":
         return MlperfResult.from_dict(data)
-    if kind == "loadtest":
-        return LoadtestResult.from_dict(data)
+    if kind in _PLAIN:
+        return _PLAIN[kind].from_dict(data)
     return RunResult.from_dict(data)
+
+
+_PLAIN = {"loadtest": LoadtestResult, "tune": TuneResult, "profile": ProfileResult}
 
 
 def load_result(path: str | os.PathLike) -> Result:

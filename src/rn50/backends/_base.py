@@ -43,6 +43,7 @@ class Capabilities:
     streams: bool = False  # runs several batches in parallel streams (--streams applies)
     real: bool = True  # False for the harness-only null backend
     dynamic_batch: bool = False  # load(..., dynamic_batch=True): any batch up to the compiled
+    profiling: str | None = None  # load(..., profiling=True): per-layer counters, from what
 
 
 @dataclass(frozen=True)

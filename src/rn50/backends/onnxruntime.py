@@ -9,6 +9,7 @@ stay hot between operators instead of sleeping).
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -29,7 +30,8 @@ CAPABILITIES = Capabilities(
     formats=("onnx", "tf-graphdef", "torch-state-dict"), precisions=("fp32", "int8"),
     reads_back="session options as set (ONNX Runtime has no getter for thread counts); the "
                "QDQ nodes of an INT8 model",
-    quantizer=Quantizer("onnxruntime", "onnxruntime", ".onnx"))
+    quantizer=Quantizer("onnxruntime", "onnxruntime", ".onnx"),
+    profiling="ONNX Runtime's profiler (enable_profiling)")
 
 
 def onnxruntime_options(settings: Settings) -> dict[str, Any]:
@@ -102,7 +104,7 @@ class OnnxRuntimeBackend:
         return {"onnxruntime": self._ort.__version__}
 
     def load(self, model: ModelSpec, settings: Settings, precision: str,
-             preprocess=None) -> OnnxRuntimeSession:
+             preprocess=None, profiling: bool = False) -> OnnxRuntimeSession:
         ort = self._ort
         if precision not in ("fp32", "int8"):
             raise EngineError(f"--precision {precision}: the onnxruntime backend runs fp32 "
@@ -121,6 +123,13 @@ class OnnxRuntimeBackend:
                                               options["graph_optimization_level"])
         for key, value in options["config_entries"].items():
             so.add_session_config_entry(key, value)
+        if profiling:
+            import tempfile
+
+            base = os.path.join(tempfile.gettempdir(), f"rn50-{os.getpid()}")
+            so.enable_profiling = True
+            so.profile_file_prefix = base  # the graph as run: its weights' shapes give FLOPs
+            so.optimized_model_filepath = base + "-optimized.onnx"
         embedded, source = None, path
         if preprocess is not None:
             spec, classes = _float_input(path, int(settings.batch_size.value), model)
@@ -147,9 +156,16 @@ class OnnxRuntimeBackend:
             raise ModelError(f"model {model.path}: input '{inputs[0].name}' is {inputs[0].type} "
                              f"{inputs[0].shape}, not a float image tensor (N,3,H,W or N,H,W,3)")
         shape = batch_shape(dims, layout, int(settings.batch_size.value), model.input_size())
-        return OnnxRuntimeSession(session, InputSpec(inputs[0].name, shape, layout),
-                                  {"read_s": 0.0, "compile_s": load_s}, options,
-                                  _streams_note(settings), quantize_nodes)
+        loaded = OnnxRuntimeSession(session, InputSpec(inputs[0].name, shape, layout),
+                                    {"read_s": 0.0, "compile_s": load_s}, options,
+                                    _streams_note(settings), quantize_nodes)
+        if profiling:
+            from functools import partial
+
+            from .onnxruntime_profile import profile
+
+            loaded.profile = partial(profile, loaded, so.optimized_model_filepath)
+        return loaded
 
 
 def _streams_note(settings: Settings) -> str:

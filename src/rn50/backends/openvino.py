@@ -31,7 +31,8 @@ CAPABILITIES = Capabilities(
     precisions=("fp32", "bfloat16", "int8"),
     reads_back="compiled-model properties (threads, streams, hint, pinning, precision hint) "
                "and the precision of every convolution in the runtime graph",
-    quantizer=Quantizer("nncf", "int8", ".xml"), streams=True, dynamic_batch=True)
+    quantizer=Quantizer("nncf", "int8", ".xml"), streams=True, dynamic_batch=True,
+    profiling="OpenVINO performance counters (PERF_COUNT)")
 
 # int8: the model itself is quantized (NNCF); other layers run in the engine's default
 PRECISION_HINTS = {"fp32": "f32", "bfloat16": "bf16", "int8": None}
@@ -176,7 +177,7 @@ class OpenVINOBackend:
 
     def load(self, model: ModelSpec, settings: Settings, precision: str,
              preprocess: PlanPreprocessing | None = None,
-             dynamic_batch: bool = False) -> OpenVINOSession:
+             dynamic_batch: bool = False, profiling: bool = False) -> OpenVINOSession:
         """The compiled model; with `dynamic_batch`, compiled for 1..batch images, so a
         partial batch (a server's at low load) costs only its own images."""
         if precision not in PRECISION_HINTS:
@@ -201,6 +202,8 @@ class OpenVINOBackend:
         if embedded is not None:
             ov_model, spec = with_uint8_input(ov_model, spec, embedded), uint8_input(spec)
         config = openvino_config(settings, precision)
+        if profiling:
+            config["PERF_COUNT"] = "YES"
         start = time.perf_counter()
         compiled = self._core.compile_model(ov_model, "CPU", config)
         compile_s = time.perf_counter() - start
@@ -209,6 +212,12 @@ class OpenVINOBackend:
         session.preprocessing_in_graph = ("OpenVINO PrePostProcessor: uint8 NHWC RGB in"
                                           if embedded is not None else None)
         session.dynamic_batch = dynamic_batch
+        if profiling:
+            from functools import partial
+
+            from .openvino_profile import profile
+
+            session.profile = partial(profile, session, ov_model, precision)
         return session
 
 

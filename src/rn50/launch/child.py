@@ -139,8 +139,11 @@ class WorkerProcess:
         backend = get_backend(job["backend"])
         plan = (lambda spec, classes: input_preprocessing(model, spec, classes)) \
             if job.get("graph_preprocessing") else None
+        declared = capabilities(job["backend"])
         dynamic = {"dynamic_batch": True} if job.get("dynamic_batch") and \
-            capabilities(job["backend"]).dynamic_batch else {}
+            declared.dynamic_batch else {}
+        if job.get("profiling") and declared.profiling:
+            dynamic["profiling"] = True
         session = backend.load(model, settings_from_dict(job["settings"]), job["precision"],
                                preprocess=plan, **dynamic)
         engine = {"name": backend.name, "versions": backend.versions(),

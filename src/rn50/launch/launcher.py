@@ -33,7 +33,7 @@ class Outcome:
 
 
 INTERRUPT_GRACE_S = 20.0
-LOAD_KEYS = ("backend", "precision", "model", "settings")
+LOAD_KEYS = ("backend", "precision", "model", "settings", "profiling")
 
 
 def split_job(job: dict, barrier: bool) -> tuple[dict, dict]:

@@ -25,7 +25,8 @@ class RunPaths:
 SCENARIO_PREFIXES = {"benchmark": "benchmark_resnet50_inference",
                      "accuracy": "accuracy_resnet50_inference",
                      "classify": "classify_resnet50_inference",
-                     "mlperf": "mlperf_resnet50", "serve": "serve_resnet50"}
+                     "mlperf": "mlperf_resnet50", "serve": "serve_resnet50",
+                     "profile": "profile_resnet50"}
 
 
 def allocate_run_paths(output_dir: str | os.PathLike, precision: str, now: datetime,

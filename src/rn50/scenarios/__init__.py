@@ -21,7 +21,8 @@ REGISTRY = {
     "benchmark": "rn50.scenarios.benchmark",  # synthetic, or end-to-end with real images
     "accuracy": "rn50.scenarios.accuracy",
     "classify": "rn50.scenarios.classify",
-    "outputs": "rn50.scenarios.outputs",  # raw outputs on synthetic images (check-parity)
+    "outputs": "rn50.scenarios.outputs",
+    "profile": "rn50.scenarios.profile",  # per-layer times from the engine's counters  # raw outputs on synthetic images (check-parity)
 }
 
 
