@@ -179,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     _serve_parser(sub, common)
     _loadtest_parser(sub, common)
     _tune_parser(sub, common)
-    # _report_parser(sub, common)
+    _report_parser(sub, common)
     _profile_parser(sub, common)
     _info_parser(sub, common)
     return parser
@@ -206,6 +206,8 @@ def _bench_parser(sub, common: argparse.ArgumentParser) -> None:
     bench.add_argument("--timeout", type=seconds, help="kill the benchmark process if it runs "
                        "longer than this many seconds (a hung engine); default: no limit")
     add_data_flags(bench)
+    bench.add_argument("--report", action="store_true", help="also write an HTML report of the "
+                       "run (plots, settings) beside its JSON (needs 'rn50[report]')")
     bench.add_argument("--dry-run", action="store_true", help="print the settings and the exact "
                        "command and environment of each process, and run nothing")
     add_settings_flags(bench)
@@ -468,6 +470,37 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report_parser(sub, common: argparse.ArgumentParser) -> None:
+    rep = sub.add_parser("report", parents=[common], help="one self-contained HTML report "
+                         "(plots, Pareto front, every configuration) from rn50 results",
+                         description="Read rn50 result files or folders (bench, bench --backend "
+                         "all, tune, mlperf, loadtest, profile) and write one HTML file that "
+                         "opens without a network (plotly.js embedded); --png writes the same "
+                         "charts as PNG, --csv the table. Needs pip install 'rn50[report]'.")
+    rep.add_argument("results", nargs="+", metavar="RESULT_OR_DIR")
+    rep.add_argument("-o", "--output", default="report.html", help="default report.html")
+    rep.add_argument("--png", metavar="DIR", help="also write each chart as PNG here")
+    rep.add_argument("--csv", metavar="FILE", help="also write the configurations as CSV")
+    rep.set_defaults(func=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report.html import write_report
+
+    check_writable_file(args.output, "--output", ".html")
+    if args.csv:
+        check_writable_file(args.csv, "--csv", ".csv")
+    written = write_report(args.results, args.output, args.png, args.csv)
+    skipped = len(written["skipped"])
+    print(f"Report: {written['html']} ({len(written['charts'])} charts, {written['rows']} "
+          f"configurations{f', {skipped} file(s) skipped' if skipped else ''})")
+    for path in written.get("png", []):
+        print(f"PNG: {path}")
+    if written.get("csv"):
+        print(f"CSV: {written['csv']}")
+    return 0
+
+
 def _profile_parser(sub, common: argparse.ArgumentParser) -> None:
     prof = sub.add_parser("profile", parents=[common], help="per-layer times from the engine's "
                           "own counters, FLOPs and % of the CPU's peak per layer",
@@ -529,8 +562,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.topology:
         raise ConfigError(f"--topology {args.topology}: a recorded machine cannot run a "
                           "benchmark here; add --dry-run to see what would run there")
+    if args.report:
+        from .report.render import need
+
+        need("plotly")
     if args.backend in backend_names():
-        benchmark(config)
+        record = benchmark(config)
+        if args.report:
+            _bench_report(Path(record["log_path"]).with_suffix(".json"))
         return 0
     model = file_model(config.model, os.environ) if args.model else None
     backends = parse_backends(args.backend, model)
@@ -547,11 +586,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
           f"{config.flags.batch_size or 'default'}:")
     print("\n".join(comparison_table(ComparisonResult.from_dict(summary).runs)))
     print(f"Comparison JSON: {summary['path']}")
+    if args.report:
+        _bench_report(Path(summary["path"]))
     failed = [name for name, run in summary["runs"].items() if run.get("status") != "ok"]
     if failed:
         print(f"rn50: error: engine(s) failed: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _bench_report(json_path: Path) -> None:
+    from .report.html import write_report
+
+    html = json_path.with_suffix(".html")
+    written = write_report([str(json_path)], str(html))
+    print(f"Report: {html} ({len(written['charts'])} charts)")
 
 
 def cmd_parity(args: argparse.Namespace) -> int:

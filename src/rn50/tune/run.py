@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -192,7 +193,8 @@ class Measurer:
                         precision=point.precision, steps=8, duration=self.config.point_seconds,
                         output_dir=str(Path(self.config.output_dir) / "points"),
                         timeout=max(120.0, 20 * self.config.point_seconds),
-                        command_line=self.config.command_line)
+                        command_line=tuple(shlex.split(commands(
+                            point, self.cores, self.config.model.path)["bench"])))
         extra = {"stage": stage, "cores_per_instance": per_instance}
         try:
             record = api.benchmark(run, stream=Progress(self.log, f"{point.key}: "))
