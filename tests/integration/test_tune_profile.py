@@ -46,9 +46,16 @@ def test_tune_on_the_null_backend_writes_points_front_and_recommendations(run_cl
     assert {p["batch"] for p in result.points} >= {1, 2, 4, 8}
     check_front(result)
     rows = points_written(tmp_path / "t" / "points.jsonl")
-    assert len(rows) == len(result.points)  # every point checkpointed once
+    configs = {json.dumps(dict(r["point"], trial=0), sort_keys=True) for r in rows}
+    assert len(configs) == len(result.points)  # every point checkpointed...
+    confirmed = [r for r in rows if r["point"]["trial"] == 1]
+    assert 1 <= len(confirmed) <= 6  # ...and the goals' finalists measured twice
+    for point in result.points:
+        trials = point["trials"]
+        assert point["throughput"] == pytest.approx(
+            sum(t["throughput"] for t in trials) / len(trials))
     for point in result.points:  # each point's own bench JSON, raw samples kept
-        bench = json.loads((tmp_path / "t" / point["json"]).read_text())
+        bench = json.loads((tmp_path / "t" / point["trials"][0]["json"]).read_text())
         runs = bench["instances"] if point["instances"] > 1 else [bench]
         assert len(runs) == point["instances"] and bench["batch_size"] == point["batch"]
         for run in runs:

@@ -33,7 +33,7 @@ def run(space: Space, engine=model) -> tuple[Search, list[Point]]:
 def test_batch_growth_stops_when_throughput_gains_less_than_two_percent():
     search, asked = run(Space([("ov", "fp32")], cores=1, max_batch=128),
                         lambda p: model(p, saturate_at=8))
-    batches = [p.batch for p in asked if p.instances == 1]
+    batches = [p.batch for p in asked if p.instances == 1 and not p.trial]
     # 8 saturates: 16 gains 0% -> stop; 32..128 never measured
     assert batches == [1, 2, 4, 8, 16]
     assert any("b16" in d and "stopped growing" in d and "< 2%" in d for d in search.decisions)
@@ -88,6 +88,26 @@ def test_target_stage_measures_the_batch_between_the_two_around_the_target():
     assert Point("ov", "fp32", 24) in asked
 
 
+def test_the_finalists_are_measured_twice_and_their_figures_are_the_mean():
+    calls: dict = {}
+
+    def engine(p: Point) -> Measurement:
+        calls[p] = calls.get(p, 0) + 1
+        m = model(p)
+        # the second measurement of every configuration is 10% slower
+        return Measurement(p, m.throughput * (0.9 if p.trial else 1.0), m.p99_ms, m.p50_ms)
+
+    search = Search(Space([("ov", "fp32")], cores=1, max_batch=64, latency_target_ms=200.0),
+                    lambda p, stage: engine(p))
+    merged = {m.point: m for m in search.run()}
+    confirmed = [p for p in calls if p.trial == 1]
+    assert 2 <= len(confirmed) <= 6 and all(n == 1 for n in calls.values())
+    assert Point("ov", "fp32", 1, trial=1) in confirmed  # the lowest p99
+    for p in confirmed:
+        assert merged[p.config].throughput == pytest.approx(model(p.config).throughput * 0.95)
+        assert len(merged[p.config].extra["trials"]) == 2
+
+
 def test_budget_exhausted_ends_the_search_with_what_it_has():
     count = 0
 
@@ -99,7 +119,7 @@ def test_budget_exhausted_ends_the_search_with_what_it_has():
         return model(p)
 
     search, asked = run(Space([("ov", "fp32")], cores=2), engine)
-    assert len(search.results) == 3
+    assert len(search.results) == 3 and len(search.merged()) == 3
     assert search.decisions[-1].startswith("budget spent")
 
 

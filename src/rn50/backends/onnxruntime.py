@@ -92,6 +92,27 @@ class OnnxRuntimeSession(SyncSession):
                 "infer_requests": 1}
 
 
+def session_options(ort, options: dict[str, Any], profiling: bool = False):
+    """SessionOptions for these options; with `profiling`, ORT's profiler on and the graph
+    as run saved beside its trace (its weights' shapes give the FLOPs of fused layers)."""
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = options["intra_op_num_threads"]
+    so.inter_op_num_threads = options["inter_op_num_threads"]
+    so.execution_mode = getattr(ort.ExecutionMode, options["execution_mode"])
+    so.graph_optimization_level = getattr(ort.GraphOptimizationLevel,
+                                          options["graph_optimization_level"])
+    for key, value in options["config_entries"].items():
+        so.add_session_config_entry(key, value)
+    if profiling:
+        import tempfile
+
+        base = os.path.join(tempfile.gettempdir(), f"rn50-{os.getpid()}")
+        so.enable_profiling = True
+        so.profile_file_prefix = base
+        so.optimized_model_filepath = base + "-optimized.onnx"
+    return so
+
+
 class OnnxRuntimeBackend:
     name = "onnxruntime"
 
@@ -115,21 +136,7 @@ class OnnxRuntimeBackend:
             raise EngineError(f"--precision {precision}: {path} is "
                               f"{'a quantized' if quantize_nodes else 'not a quantized'} model")
         options = onnxruntime_options(settings)
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = options["intra_op_num_threads"]
-        so.inter_op_num_threads = options["inter_op_num_threads"]
-        so.execution_mode = getattr(ort.ExecutionMode, options["execution_mode"])
-        so.graph_optimization_level = getattr(ort.GraphOptimizationLevel,
-                                              options["graph_optimization_level"])
-        for key, value in options["config_entries"].items():
-            so.add_session_config_entry(key, value)
-        if profiling:
-            import tempfile
-
-            base = os.path.join(tempfile.gettempdir(), f"rn50-{os.getpid()}")
-            so.enable_profiling = True
-            so.profile_file_prefix = base  # the graph as run: its weights' shapes give FLOPs
-            so.optimized_model_filepath = base + "-optimized.onnx"
+        so = session_options(ort, options, profiling)
         embedded, source = None, path
         if preprocess is not None:
             spec, classes = _float_input(path, int(settings.batch_size.value), model)

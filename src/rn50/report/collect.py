@@ -75,12 +75,14 @@ def result_files(paths: list[str]) -> list[Path]:
 
 def collect(paths: list[str]) -> Collection:
     found = Collection()
+    loaded = []
     for path in result_files(paths):
         try:
-            result = load_result(path)
+            loaded.append((path, load_result(path)))
         except Rn50Error as exc:
             found.skipped[str(path)] = str(exc).removeprefix(f"{path}: ")
-            continue
+    # a tune first: its points' own files are then known as its points, not new rows
+    for path, result in sorted(loaded, key=lambda pr: not isinstance(pr[1], TuneResult)):
         add(found, result, path)
     if not (found.rows or found.loadtests or found.mlperf or found.profiles):
         raise ConfigError(f"{', '.join(paths)}: no rn50 results with figures to report"
@@ -99,10 +101,7 @@ def add(found: Collection, result, path: Path) -> None:
         found.tunes.append((str(path), result))
         found.platform = found.platform or result.platform
         for point in result.points:
-            if point.get("json"):
-                point_path = path.parent / point["json"]
-                if point_path.is_file():
-                    add(found, load_result(point_path), point_path)
+            add_tune_point(found, point, path.parent)
     elif isinstance(result, LoadtestResult):
         found.loadtests.append((str(path), result))
     elif isinstance(result, MlperfResult):
@@ -112,8 +111,34 @@ def add(found: Collection, result, path: Path) -> None:
         found.platform = found.platform or result.platform
 
 
+def add_tune_point(found: Collection, point: dict, folder: Path) -> None:
+    """A tune point: its figures as tune reports them (the mean of its measurements), the
+    raw samples of every measurement, the settings of the first."""
+    runs = []
+    for trial in point.get("trials") or [{"json": point.get("json")}]:
+        path = folder / trial["json"] if trial.get("json") else None
+        if path and path.is_file():
+            run = load_result(path)
+            if isinstance(run, RunResult) and run.summary is not None:
+                runs.append((run, path))
+                found.seen.add(run_key(run, path))
+    if not runs or point.get("error"):
+        return
+    row = row_of(*runs[0])
+    row.throughput, row.p50_ms, row.p99_ms = point["throughput"], point["p50_ms"], \
+        point["p99_ms"]
+    for run, path in runs[1:]:
+        row.samples_ms += row_of(run, path).samples_ms
+    found.platform = found.platform or runs[0][0].platform
+    found.rows.append(row)
+
+
+def run_key(run: RunResult, path: Path) -> tuple:
+    return str(Path(run.extra.get("log_path") or path).resolve()), run.backend
+
+
 def add_run(found: Collection, run: RunResult, path: Path) -> None:
-    key = (str(Path(run.extra.get("log_path") or path).resolve()), run.backend)
+    key = run_key(run, path)
     if key in found.seen or run.kind != "benchmark" or run.summary is None:
         if run.summary is None and key not in found.seen:
             found.skipped[str(path)] = f"{run.backend}: {run.status}, no figures"

@@ -122,9 +122,9 @@ class Checkpoint:
 
 
 class Progress:
-    """A file-like stream for a point's bench: everything to the tune log; the bench's own
-    progress lines ('steps = …') to the terminal, prefixed, so a long point still says
-    something every few seconds."""
+    """A file-like stream for a point's bench: everything to the tune log; the latest line
+    to the terminal, prefixed, at most every few seconds, so a long point (or an INT8
+    model being quantized) still says something without flooding."""
 
     def __init__(self, log, prefix: str = "", every: float = PROGRESS_SECONDS) -> None:
         self.log, self.prefix, self._buffer = log, prefix, ""
@@ -135,7 +135,7 @@ class Progress:
         *lines, self._buffer = self._buffer.split("\n")
         for line in lines:
             self.log.write(line + "\n")
-            if line.startswith("steps = ") and time.monotonic() - self.last >= self.every:
+            if line.strip() and time.monotonic() - self.last >= self.every:
                 self.last = time.monotonic()
                 print(f"    {self.prefix}{line}", flush=True)
         return len(text)
@@ -268,7 +268,7 @@ def _intro(config: TuneConfig, space: Space, platform: Platform, planned: int) -
 def tune_result(config: TuneConfig, search: Search, skipped: dict, platform: Platform,
                 cores: int, started: datetime, status: str) -> dict:
     """The typed tune record (TuneResult): every point, the front, the recommendations."""
-    measured = list(search.results.values())
+    measured = search.merged()
     on_front = {m.point.key for m in front(measured)}
     chosen = choose(measured, config.latency_target_ms)
     model = config.model.path
@@ -292,7 +292,9 @@ def tune_result(config: TuneConfig, search: Search, skipped: dict, platform: Pla
 
 
 def point_row(m: Measurement, on_front: set) -> dict:
-    return {"key": m.point.key, **asdict(m.point), "throughput": m.throughput,
+    point = asdict(m.point)
+    point.pop("trial")
+    return {"key": m.point.key, **point, "throughput": m.throughput,
             "p99_ms": m.p99_ms, "p50_ms": m.p50_ms, "error": m.error,
             "pareto": m.point.key in on_front, **m.extra}
 

@@ -8,7 +8,11 @@ Stages, each explained in the log of decisions:
    by more than `margin` (5%, above the run-to-run noise);
 3. parallel: at batch 1 and at the best batch, more streams (engines that run them) and
    more instances (threads per instance = cores / instances), each grown while it gains;
-4. target: where a latency target falls between two measured batches, the batch between.
+4. target: where a latency target falls between two measured batches, the batch between;
+5. confirm: the two best candidates for each goal (lowest p99, highest throughput, highest
+   throughput within the target) measured once more; a configuration's figures are the
+   mean of its measurements (a p99 from seconds of steps moves by 10-20% run to run on a
+   busy machine: one lucky or unlucky run must not pick the winner).
 
 `measure(point)` returns a `Measurement` (or one with `error` set: that branch stops);
 it raises `Exhausted` when the budget is spent, and the search ends with what it has.
@@ -31,11 +35,16 @@ class Point:
     batch: int
     streams: int = 1
     instances: int = 1
+    trial: int = 0  # 1: the confirmation measurement of the same configuration
 
     @property
     def key(self) -> str:
         return (f"{self.backend}/{self.precision}/b{self.batch}/s{self.streams}"
-                f"/i{self.instances}")
+                f"/i{self.instances}" + (f"/t{self.trial}" if self.trial else ""))
+
+    @property
+    def config(self) -> "Point":
+        return replace(self, trial=0)
 
     @property
     def combo(self) -> tuple[str, str]:
@@ -97,12 +106,33 @@ class Search:
         self.live = list(self.space.combos)
         try:
             for stage in (self.stage_latency, self.stage_batch, self.prune,
-                          self.stage_parallel, self.prune, self.stage_target):
+                          self.stage_parallel, self.prune, self.stage_target,
+                          self.stage_confirm):
                 stage()
         except Exhausted:
             self.decisions.append("budget spent: the search stopped here; the figures cover "
                                   "the points measured so far")
-        return list(self.results.values())
+        return self.merged()
+
+    def merged(self) -> list[Measurement]:
+        """One Measurement per configuration: the mean of its successful measurements."""
+        trials: dict[Point, list[Measurement]] = {}
+        for m in self.results.values():
+            trials.setdefault(m.point.config, []).append(m)
+        out = []
+        for point, ms in trials.items():
+            ok = [m for m in ms if m.ok]
+            if not ok:
+                out.append(replace(ms[0], point=point))
+                continue
+            n = len(ok)
+            out.append(Measurement(point, sum(m.throughput for m in ok) / n,
+                                   sum(m.p99_ms for m in ok) / n,
+                                   sum(m.p50_ms for m in ok) / n,
+                                   extra=dict(ok[0].extra, trials=[
+                                       {"throughput": m.throughput, "p99_ms": m.p99_ms,
+                                        "json": m.extra.get("json")} for m in ok])))
+        return out
 
     def get(self, point: Point, stage: str) -> Measurement:
         if point.key not in self.results:
@@ -176,6 +206,17 @@ class Search:
                 if low.p99_ms <= target < high.p99_ms and low.point.batch < middle:
                     self.get(replace(low.point, batch=middle), "target")
 
+    def stage_confirm(self) -> None:
+        ok = [m for m in self.merged() if m.ok]
+        finalists = sorted(ok, key=lambda m: m.p99_ms)[:2] + \
+            sorted(ok, key=lambda m: -m.throughput)[:2]
+        target = self.space.latency_target_ms
+        if target:
+            finalists += sorted((m for m in ok if m.p99_ms <= target),
+                                key=lambda m: -m.throughput)[:2]
+        for m in dict.fromkeys(f.point for f in finalists):
+            self.get(replace(m, trial=1), "confirm")
+
     def best(self, combo: tuple[str, str]) -> Point:
         ok = [m for m in self.results.values() if m.ok and m.point.combo == combo]
         return max(ok, key=lambda m: m.throughput).point
@@ -194,4 +235,6 @@ def estimate_points(space: Space) -> int:
     per_combo = len(space.batches())
     parallel = len(space.parallel())
     per_combo += 2 * parallel * 2  # two bases, instances (and maybe streams)
-    return len(space.combos) * per_combo + (len(space.combos) if space.latency_target_ms else 0)
+    confirm = 6 if space.latency_target_ms else 4
+    return len(space.combos) * per_combo + (len(space.combos) if space.latency_target_ms
+                                            else 0) + confirm
