@@ -14,6 +14,7 @@ ratios tune/grid (target: within 3%, in <= 25% of the grid's time). Each point i
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
@@ -72,43 +73,64 @@ def main() -> int:
     parser.add_argument("--point-seconds", type=float, default=1.5)
     parser.add_argument("--target-ms", type=float, default=25.0)
     parser.add_argument("--share", type=float, default=0.25)
+    parser.add_argument("--from", dest="again", metavar="DIR", help="print the comparison "
+                        "again from a kept run's folder (measures nothing)")
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="rn50-tune-vs-grid-"))
-    measured, grid_s = run_grid(args, folder / "grid")
-    print(f"grid: {len(measured)} points in {grid_s:.0f} s")
-    budget = args.share * grid_s
-    tune_start = time.monotonic()
-    subprocess.run([sys.executable, "-m", "rn50", "tune", "--backends", args.backends,
-                    "--max-batch", str(args.max_batch), "--point-seconds",
-                    str(args.point_seconds), "--latency-target-ms", str(args.target_ms),
-                    "--budget", f"{budget:.0f}s", "--output-dir", str(folder / "tune")],
-                   check=True, stdout=subprocess.DEVNULL)
-    tune_s = time.monotonic() - tune_start
+    folder = Path(args.again or tempfile.mkdtemp(prefix="rn50-tune-vs-grid-"))
+    if not args.again:
+        measured, grid_s = run_grid(args, folder / "grid")
+        (folder / "times.json").write_text(json.dumps({"grid_s": grid_s}))
+        print(f"grid: {len(measured)} points in {grid_s:.0f} s")
+        start = time.monotonic()
+        subprocess.run([sys.executable, "-m", "rn50", "tune", "--backends", args.backends,
+                        "--max-batch", str(args.max_batch), "--point-seconds",
+                        str(args.point_seconds), "--latency-target-ms", str(args.target_ms),
+                        "--budget", f"{args.share * grid_s:.0f}s", "--output-dir",
+                        str(folder / "tune")], check=True, stdout=subprocess.DEVNULL)
+        (folder / "times.json").write_text(json.dumps(
+            {"grid_s": grid_s, "tune_s": time.monotonic() - start}))
+    times = json.loads((folder / "times.json").read_text())
     tuned = load_result(folder / "tune" / "tune.json")
     tune_rows = [(p["key"], p["throughput"], p["p99_ms"]) for p in tuned.points if not p["error"]]
-    grid_rows = [(m.point.key, m.throughput, m.p99_ms) for m in measured]
-    report(best(grid_rows, args.target_ms), best(tune_rows, args.target_ms), grid_s, tune_s,
-           len(grid_rows), len(tune_rows), args.target_ms)
-    print(f"(points and logs kept in {folder})")
+    grid_rows = [(r["point"], r["throughput"], r["p99_ms"]) for r in
+                 map(json.loads, (folder / "grid" / "points.jsonl").read_text().splitlines()[1:])
+                 if not r["error"]]
+    grid_rows = [(key_of(p), t, l) for p, t, l in grid_rows]
+    report(grid_rows, tune_rows, times, args.target_ms)
+    print(f"(points and logs kept in {folder}; again: --from {folder})")
     return 0
 
 
-def report(grid: dict, tune: dict, grid_s: float, tune_s: float, n_grid: int, n_tune: int,
-           target: float) -> None:
-    print(f"\n{'goal':<26} {'grid best':<28} {'tune best':<28} {'tune/grid':>9}  target")
+def key_of(point: dict) -> str:
+    return Point(**point).key
+
+
+def report(grid_rows: list, tune_rows: list, times: dict, target: float) -> None:
+    """For each goal: the grid's best; tune's choice as the grid measured that same
+    configuration (the quality of the choice), and as tune measured it (with run-to-run
+    noise)."""
+    grid, tune = best(grid_rows, target), best(tune_rows, target)
+    by_key = {key: (key, t, l) for key, t, l in grid_rows}
+    print(f"\n{'goal':<24} {'grid best':<30} {'tune chose':<30} {'choice':>7} {'as tuned':>9}"
+          "  target")
     for goal in grid:
         g, t = grid[goal], tune[goal]
         if g is None or t is None:
-            print(f"{goal:<26} {g and g[0] or '-':<28} {t and t[0] or '-':<28}")
+            print(f"{goal:<24} {g and g[0] or '-':<30} {t and t[0] or '-':<30}")
             continue
-        ratio = t[2] / g[2] if goal == "latency" else t[1] / g[1]
-        bound = "<= 1.03" if goal == "latency" else ">= 0.97"
-        figure = (lambda r: f"{r[0]} {r[2]:.1f}ms") if goal == "latency" else \
-            (lambda r: f"{r[0]} {r[1]:.1f}/s")
-        print(f"{goal:<26} {figure(g):<28} {figure(t):<28} {ratio:>9.3f}  {bound}")
-    print(f"{'time':<26} {f'{grid_s:.0f} s ({n_grid} points)':<28} "
-          f"{f'{tune_s:.0f} s ({n_tune} points)':<28} {tune_s / grid_s:>9.3f}  <= 0.25")
-    print(f"(throughput under target: p99 <= {target:g} ms)")
+        same = by_key.get(t[0], t)
+        latency = goal == "latency"
+        ratio = (lambda r: r[2] / g[2]) if latency else (lambda r: r[1] / g[1])
+        show = (lambda r: f"{r[0]} {r[2]:.1f}ms") if latency else \
+            (lambda r: f"{r[0]} {r[1]:.0f}/s")
+        print(f"{goal:<24} {show(g):<30} {show(same):<30} {ratio(same):>7.3f} "
+              f"{ratio(t):>9.3f}  {'<= 1.03' if latency else '>= 0.97'}")
+    grid_s, tune_s = times["grid_s"], times["tune_s"]
+    print(f"{'time':<24} {f'{grid_s:.0f} s ({len(grid_rows)} points)':<30} "
+          f"{f'{tune_s:.0f} s ({len(tune_rows)} configurations)':<30} "
+          f"{tune_s / grid_s:>7.3f} {'':>9}  <= 0.25")
+    print(f"(throughput under target: p99 <= {target:g} ms; 'choice': tune's pick as the grid "
+          "measured it; 'as tuned': as tune measured it)")
 
 
 if __name__ == "__main__":

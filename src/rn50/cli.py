@@ -277,8 +277,46 @@ def _accuracy_parser(sub, common: argparse.ArgumentParser) -> None:
     acc.add_argument("--output-dir", default="rn50_logs")
     acc.add_argument("--json", dest="json_path")
     acc.add_argument("--timeout", type=seconds)
+    add_ray_flags(acc)
     add_settings_flags(acc)
     acc.set_defaults(func=cmd_accuracy, batch_default=64)
+
+
+def add_ray_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("on a Ray cluster (pip install 'rn50[ray]')")
+    group.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
+                       help="run with Ray Data: auto (the running cluster, default), local "
+                       "(start one in this command) or HOST:PORT")
+    group.add_argument("--ray-actors-per-node", type=int, default=1,
+                       help="engine actors per node (default 1)")
+    group.add_argument("--ray-decode-cpus", type=number_in(0, 1024, "CPUs above 0",
+                                                           open_low=True), default=0.5,
+                       help="CPUs Ray reserves per node (and per task) for decoding "
+                       "(default 0.5)")
+    group.add_argument("--ray-cluster", metavar="NODESxCPUS", help="with --dry-run: plan for "
+                       "this cluster (e.g. 4x32 or 2x16,1x8) instead of a running one")
+    group.add_argument("--dry-run", action="store_true", help="with --ray: print the plan "
+                       "(actors per node, CPUs and threads per actor, batch) and run nothing")
+
+
+def ray_config(args: argparse.Namespace, scenario: str, data: DataConfig):
+    from .cluster.run import RayConfig
+
+    if args.ray_actors_per_node < 1:
+        raise ConfigError(f"--ray-actors-per-node must be at least 1 "
+                          f"(got {args.ray_actors_per_node})")
+    return RayConfig(scenario_config(args, scenario, data), args.ray,
+                     args.ray_actors_per_node, args.ray_decode_cpus, data.top_k)
+
+
+def ray_dry_run(args: argparse.Namespace, scenario: str, data: DataConfig) -> int:
+    from .cluster.run import dry_run
+
+    if not args.ray:
+        raise ConfigError("--dry-run plans a Ray run: add --ray (and --ray-cluster NODESxCPUS "
+                          "to plan for a cluster that is not running)")
+    print("\n".join(dry_run(ray_config(args, scenario, data), args.ray_cluster)))
+    return 0
 
 
 def _classify_parser(sub, common: argparse.ArgumentParser) -> None:
@@ -298,6 +336,7 @@ def _classify_parser(sub, common: argparse.ArgumentParser) -> None:
                      "results: set that file aside (renamed, not deleted) and start again")
     cls.add_argument("--output-dir", default="rn50_logs")
     cls.add_argument("--timeout", type=seconds)
+    add_ray_flags(cls)
     add_settings_flags(cls)
     cls.set_defaults(func=cmd_classify, batch_default=8)
 
@@ -795,6 +834,13 @@ def cmd_accuracy(args: argparse.Namespace) -> int:
     data = data_config(args)
     if data is None:
         raise ConfigError("--data-location: required (labelled images to measure accuracy on)")
+    if args.dry_run:
+        return ray_dry_run(args, "accuracy", data)
+    if args.ray:
+        from .cluster.run import run_ray
+
+        run_ray(ray_config(args, "accuracy", data), stream=sys.stdout)
+        return 0
     benchmark(scenario_config(args, "accuracy", data))
     return 0
 
@@ -813,6 +859,9 @@ def classify_identity(args: argparse.Namespace) -> dict:
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
+    if args.dry_run:
+        return ray_dry_run(args, "classify", data_config(args, paths=args.paths,
+                                                         top_k=args.top_k))
     if args.force_new and not args.output:
         raise ConfigError("--force-new sets an existing --output file aside: give --output")
     writer = ClassifyWriter(args.output, args.format, args.top_k, classify_identity(args),
@@ -826,8 +875,13 @@ def cmd_classify(args: argparse.Namespace) -> int:
         print(f"Resuming: {len(done)} image(s) already in {args.output}", file=sys.stderr)
     data = data_config(args, paths=args.paths, top_k=args.top_k, skip_keys=tuple(sorted(done)))
     try:
-        record = benchmark(scenario_config(args, "classify", data), stream=sys.stderr,
-                           on_rows=writer.write)
+        if args.ray:
+            from .cluster.run import run_ray
+
+            record = run_ray(ray_config(args, "classify", data), writer.write, frozenset(done))
+        else:
+            record = benchmark(scenario_config(args, "classify", data), stream=sys.stderr,
+                               on_rows=writer.write)
     finally:
         writer.close()
     return 1 if record.get("skipped") and args.strict else 0

@@ -18,7 +18,7 @@ LAYERS = {  # top-level module or package of rn50 -> its layer (higher may impor
     "launch": 3,
     "report": 4,
     **dict.fromkeys(("api", "quantize", "export", "parity", "fetch", "emit", "container",
-                     "mlperf", "serve", "tune", "profiling"), 5),
+                     "mlperf", "serve", "tune", "profiling", "cluster"), 5),
     **dict.fromkeys(("cli", "launch_benchmark", "__main__", "__init__"), 6),
 }
 

@@ -24,7 +24,7 @@ from .preprocess import PreprocessSpec, decode_and_crop, normalize, stack_uint8
 from .sources import DataSource, Skipped, Unit
 
 
-def _decode(data: bytes | None, path: str | None, spec: PreprocessSpec,
+def decode_unit(data: bytes | None, path: str | None, spec: PreprocessSpec,
             shortcut: bool) -> np.ndarray | str:
     """In a worker: the uint8 crop, or why the image could not be used (a string)."""
     try:
@@ -102,8 +102,8 @@ class Pipeline:
 
     def _submit(self, unit: Unit) -> Future | np.ndarray | str:
         if self.executor is None:
-            return _decode(unit.data, unit.path, self.spec, self.shortcut)
-        return self.executor.submit(_decode, unit.data, unit.path, self.spec, self.shortcut)
+            return decode_unit(unit.data, unit.path, self.spec, self.shortcut)
+        return self.executor.submit(decode_unit, unit.data, unit.path, self.spec, self.shortcut)
 
     def crops(self) -> Iterator[tuple[Unit, np.ndarray] | Skipped]:
         """(unit, crop) in source order, or Skipped; at most `max_images` good images."""

@@ -1,0 +1,1 @@
+"""Past one machine: classify and accuracy on a Ray cluster (Ray Data), resumable."""
