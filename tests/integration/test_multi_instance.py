@@ -158,9 +158,9 @@ def test_an_instance_that_fails_to_load_does_not_hold_the_others(tmp_path):
     broken.write_bytes(Path(good.path).read_bytes()[:5000])  # a truncated model
     from dataclasses import replace
 
-    from rn50.api import _job
+    from rn50.api import scenario_job
 
-    jobs = [_job("benchmark", "openvino", "fp32", model, s, BenchmarkPlan(1, 2))
+    jobs = [scenario_job("benchmark", "openvino", "fp32", model, s, BenchmarkPlan(1, 2))
             for model, s in zip((good, replace(good, path=str(broken))), processes.processes)]
     launches = [plan_launch(s, None) for s in processes.processes]
     outcomes, interrupted = run_workers(launches, jobs, dict(os.environ), lambda i, m: None,
