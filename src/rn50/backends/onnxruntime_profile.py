@@ -43,10 +43,26 @@ def weight_shapes(path: str) -> dict[str, list[int]]:
             if name in dims}
 
 
+def run_windows(events: list[dict], runs: int) -> list[tuple[int, int]]:
+    """(start, end) of the last `runs` model_run events, in the trace's microseconds."""
+    windows = [(e["ts"], e["ts"] + e["dur"]) for e in events if e.get("name") == "model_run"]
+    return windows[-runs:]
+
+
+def layer_sums(events: list[dict], windows: list[tuple[int, int]]) -> list[float]:
+    """Per profiled run: its nodes' kernel times summed (ms)."""
+    sums = [0.0] * len(windows)
+    for e in events:
+        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
+            for i, (start, end) in enumerate(windows):
+                if start <= e["ts"] <= end:
+                    sums[i] += e["dur"] / 1000
+    return sums
+
+
 def node_times(events: list[dict], runs: int, weights: dict | None = None) -> dict:
     """Per-node mean time (ms) and facts over the last `runs` model_run windows."""
-    windows = [(e["ts"], e["ts"] + e["dur"]) for e in events if e.get("name") == "model_run"]
-    windows = windows[-runs:]
+    windows = run_windows(events, runs)
     totals: dict[str, float] = defaultdict(float)
     facts: dict[str, dict] = {}
     for e in events:
@@ -94,4 +110,5 @@ def profile(session, optimized: str, batch: np.ndarray, steps: int,
               for name, facts in node_times(events, steps, weights).items()]
     runs = [e["dur"] / 1000 for e in events if e.get("name") == "model_run"][-steps:]
     return {"step_ms": step_ms, "layers": layers, "engine_step_ms": runs,
+            "step_layer_ms": layer_sums(events, run_windows(events, steps)),
             "counter": "ONNX Runtime profiler (enable_profiling), node kernel time"}

@@ -57,16 +57,20 @@ def profile(session, ov_model, precision: str, batch: np.ndarray, steps: int,
     """Run `steps` synchronous inferences; mean per-step time of each executed node."""
     request = session._compiled.create_infer_request()
     request.set_input_tensor(session._ov.Tensor(batch, shared_memory=True))
+    request.infer()  # a new request's first inference allocates: not profiled
     totals: dict[str, float] = defaultdict(float)
     kinds: dict[str, tuple[str, str]] = {}
-    step_ms = []
+    step_ms, layer_ms = [], []
     for step in range(steps):
         start = clock()
         request.infer()
         step_ms.append(1000 * (clock() - start))
+        layer_ms.append(0.0)
         for info in request.profiling_info:
             if info.status.name == "EXECUTED":
-                totals[info.node_name] += info.real_time.total_seconds() * 1000
+                ms = info.real_time.total_seconds() * 1000
+                totals[info.node_name] += ms
+                layer_ms[-1] += ms
                 kinds[info.node_name] = (info.node_type, info.exec_type)
         progress(step + 1)
     table = original_flops(ov_model, precision)
@@ -78,4 +82,5 @@ def profile(session, ov_model, precision: str, batch: np.ndarray, steps: int,
         layers.append({"name": name, "type": kinds[name][0], "exec_type": kinds[name][1],
                        "ms": total / steps, "flops": sum(p[0] for p in parts),
                        "bytes": sum(p[1] for p in parts), "fused": fused})
-    return {"step_ms": step_ms, "layers": layers, "counter": "OpenVINO PERF_COUNT real_time"}
+    return {"step_ms": step_ms, "step_layer_ms": layer_ms, "layers": layers,
+            "counter": "OpenVINO PERF_COUNT real_time"}
