@@ -151,7 +151,9 @@ def list_items(run: RunConfig, done: set, on_skipped) -> tuple[list[dict], int]:
 def dataset(items: list[dict], layout: RayPlan, job: dict, shortcut: bool):
     import ray
 
-    blocks = max(1, min(len(items) // max(layout.batch_size, 1), 4 * len(layout.actors) * 8))
+    # blocks of about a batch each, at most 32 per actor: enough to keep every actor fed
+    # and a lost block's retry small
+    blocks = max(1, min(len(items) // layout.batch_size, 32 * len(layout.actors)))
     ds = ray.data.from_items(items, override_num_blocks=blocks)
     ds = ds.map_batches(decode_batch, batch_size=layout.batch_size, batch_format="numpy",
                         fn_kwargs={"spec": job["preprocessing"], "shortcut": shortcut},

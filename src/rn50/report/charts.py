@@ -79,7 +79,7 @@ def batch_chart(found: Collection) -> Chart | None:
 def distribution_rows(found: Collection) -> list[Row]:
     """The runs whose latency distribution is drawn: the front first, then the rest."""
     with_samples = [r for r in found.rows if r.samples_ms]
-    front = [r for r in front_rows(with_samples)]
+    front = front_rows(with_samples)
     rest = [r for r in with_samples if r not in front]
     return (front + rest)[:MAX_DISTRIBUTIONS]
 

@@ -165,8 +165,7 @@ class Measurer:
             print(f"[tune] {point.key} ({stage}): resumed from {CHECKPOINT}: {_figures(m)}")
             return m
         left = self.config.budget_s - (time.monotonic() - self.started)
-        expected = sum(self.walls) / len(self.walls) if self.walls else 0.0
-        if left <= 0 or expected > left:
+        if left <= 0 or (self.walls and self.walls_mean() > left):
             raise Exhausted()
         begun = time.monotonic()
         m = self.bench(point, stage)
