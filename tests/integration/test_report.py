@@ -166,3 +166,17 @@ def test_bench_report_writes_html_beside_the_json(run_cli, tmp_path):
     assert f"Report: {html}" in proc.stdout
     text = html.read_text()
     assert "plotly" in text and "id='pareto-table'" in text and "<script src=" not in text
+
+
+def test_report_of_an_engine_comparison_has_a_row_per_engine(run_cli, tmp_path):
+    proc = run_cli("-m", "rn50", "bench", "--backend", "null,openvino", "--steps", "5",
+                   "--report", "--output-dir", str(tmp_path / "o"))
+    assert proc.returncode == 0, proc.stderr
+    comparison = Path(proc.stdout.split("Comparison JSON: ")[1].split()[0])
+    assert f"Report: {comparison.with_suffix('.html')}" in proc.stdout
+    report = run_cli("-m", "rn50", "report", str(comparison), "-o", str(tmp_path / "r.html"),
+                     "--csv", str(tmp_path / "r.csv"))
+    assert report.returncode == 0, report.stderr
+    with open(tmp_path / "r.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(r["backend"] for r in rows) == ["null", "openvino"]
