@@ -65,7 +65,8 @@ def run_flags(config: RunConfig) -> UserFlags:
     return replace(config.flags, engine=config.backend,
                    engine_streams=capabilities(config.backend).streams,
                    model_file=config.model.path is not None,
-                   auto_instances=config.scenario in ("benchmark", "mlperf", "serve"))
+                   auto_instances=config.scenario in ("benchmark", "mlperf", "serve"),
+                   one_batch_at_a_time=config.scenario in ("accuracy", "classify"))
 
 
 def check_engine(name: str, model: ModelSpec | None) -> None:

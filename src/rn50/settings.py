@@ -62,6 +62,7 @@ class UserFlags:
     model_file: bool = False  # a user's model file keeps its own input layout
     scenario_batch: int | None = None  # the scenario's default batch (accuracy 64, classify 8)
     auto_instances: bool = True  # one instance per NUMA node at batch > 1 (benchmarks only)
+    one_batch_at_a_time: bool = False  # the scenario waits for each batch (accuracy, classify)
 
     @property
     def multi_instance(self) -> bool:
@@ -312,6 +313,10 @@ def _streams(flags: UserFlags, batch: int, advice: list[str]) -> Choice:
         return Choice(flags.streams, USER, "set by --streams")
     if batch == 1:
         return Choice(1, RN50, "batch 1 (latency): one stream runs each image on all threads")
+    if flags.one_batch_at_a_time:
+        return Choice(1, RN50, "this scenario waits for each batch before the next: one "
+                               "stream runs it on all threads (parallel streams would leave "
+                               "all but one idle)")
     return Choice("auto", RN50, "batch > 1 (throughput): the engine picks parallel streams "
                                 "over the threads (OpenVINO THROUGHPUT hint), as its own "
                                 "benchmark tool does; --streams 1 for the seed's single stream")

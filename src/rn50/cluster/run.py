@@ -36,6 +36,7 @@ from .pipeline import ERROR_KEY, EngineActor, decode_batch
 from .plan import Node, RayPlan, plan
 
 INSTALL = "pip install 'rn50[ray]'"
+BLOCK_BATCHES = 8  # engine batches per Ray Data block
 
 
 @dataclass(frozen=True)
@@ -60,14 +61,6 @@ class Tally:
     per_node: dict = field(default_factory=lambda: defaultdict(int))
     actors: dict = field(default_factory=dict)  # pid -> {node, images, busy_s}
     last_line: float = field(default_factory=time.monotonic)
-    first: tuple | None = None  # (time, images) when the first batch came back
-
-    def steady_rate(self) -> float | None:
-        """Images/s from the first batch back to the last (actors loaded, pipeline full)."""
-        if not self.first or self.done <= self.first[1]:
-            return None
-        return (self.done - self.first[1]) / max(time.monotonic() - self.first[0], 1e-9)
-
     def rate(self) -> float:
         return self.done / max(time.monotonic() - self.started, 1e-9)
 
@@ -151,16 +144,19 @@ def list_items(run: RunConfig, done: set, on_skipped) -> tuple[list[dict], int]:
 def dataset(items: list[dict], layout: RayPlan, job: dict, shortcut: bool):
     import ray
 
-    # blocks of about a batch each, at most 32 per actor: enough to keep every actor fed
-    # and a lost block's retry small
-    blocks = max(1, min(len(items) // layout.batch_size, 32 * len(layout.actors)))
+    # blocks of up to BLOCK_BATCHES batches: one decode task and one actor call per block,
+    # so Ray's per-task cost is paid per block, not per batch (the actor still runs batches);
+    # at least 4 blocks per actor, so every actor has work and progress comes in steps
+    batch, actors = layout.batch_size, len(layout.actors)
+    per_block = batch * max(1, min(BLOCK_BATCHES, -(-len(items) // (4 * actors * batch))))
+    blocks = max(1, -(-len(items) // per_block))
     ds = ray.data.from_items(items, override_num_blocks=blocks)
-    ds = ds.map_batches(decode_batch, batch_size=layout.batch_size, batch_format="numpy",
+    ds = ds.map_batches(decode_batch, batch_size=per_block, batch_format="numpy",
                         fn_kwargs={"spec": job["preprocessing"], "shortcut": shortcut},
                         num_cpus=layout.decode_cpus)
     # Ray Data restarts a lost actor and retries its batches (max_restarts and
     # max_task_retries default to unlimited for actor pools)
-    return ds.map_batches(EngineActor, batch_size=layout.batch_size, batch_format="numpy",
+    return ds.map_batches(EngineActor, batch_size=per_block, batch_format="numpy",
                           fn_constructor_kwargs={"job": job}, num_cpus=layout.actor_cpus,
                           compute=ray.data.ActorPoolStrategy(size=len(layout.actors)))
 
@@ -190,8 +186,6 @@ def rows_of(batch: dict, tally: Tally, written: set) -> tuple[list, list]:
             "busy_s": float(batch["actor_busy_s"][i])}
     tally.done += len(predictions)
     tally.skipped += len(skipped)
-    if tally.first is None and tally.done:
-        tally.first = (time.monotonic(), tally.done)
     return predictions, skipped
 
 
@@ -290,7 +284,6 @@ def finish(record: dict, tally: Tally, layout: RayPlan | None, out: Console,
     record.update(finished_at=datetime.now().isoformat(), classified=tally.done,
                   skipped_images=tally.skipped, seconds=elapsed,
                   images_per_sec=tally.done / elapsed if elapsed else None,
-                  steady_images_per_sec=tally.steady_rate(),
                   cluster=layout.to_dict() if layout else None,
                   per_node_images=dict(tally.per_node),
                   actors={str(pid): dict(a, images_per_sec=a["images"] / a["busy_s"]
