@@ -220,7 +220,7 @@ def run_ray(config: RayConfig, write=lambda message: None, done: frozenset = fro
               "status": "running", "backend": run.backend, "precision": run.precision,
               "platform": platform.to_dict(), "settings": {}, "started_at": started.isoformat(),
               "command_line": list(run.command_line), "log_path": str(paths.log)}
-    tally = Tally(0)
+    tally, layout = Tally(0), None
     try:
         model = api.prepare_model(run, record, out, environ, user_model)
         layout = plan(connect(config.address), batch_size(run), config.actors_per_node,
@@ -237,7 +237,7 @@ def run_ray(config: RayConfig, write=lambda message: None, done: frozenset = fro
         record["status"] = "interrupted"
         raise
     finally:
-        finish(record, tally, locals().get("layout"), out, paths.json)
+        finish(record, tally, layout, out, paths.json)
         if run.json_path:
             write_json(run.json_path, record)
         if ray.is_initialized():
@@ -267,9 +267,12 @@ def dry_run(config: RayConfig, spec: str | None) -> list[str]:
 
 def actor_job(config: RayConfig, model, layout: RayPlan, record: dict) -> dict:
     run = config.run
+    # one settings for every actor (Ray places them): the smallest node's threads, so no
+    # actor runs more threads than its node's share
+    threads = min(a.threads for a in layout.actors)
     settings = api.recommend(None, UserFlags(batch_size=layout.batch_size,
-                                             intra_threads=layout.actors[0].threads,
-                                             streams=1, binding="none"))
+                                             intra_threads=threads, streams=1,
+                                             binding="none"))
     preprocessing, offset = probe(run, model)
     record["settings"] = settings.to_dict()
     record["preprocessing"] = preprocessing
