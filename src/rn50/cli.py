@@ -20,7 +20,7 @@ from .backends import capabilities, real_engines
 from .backends import names as backend_names
 from .data.build import build_tfrecords
 from .config import PRECISIONS, CalibrationConfig, DataConfig, ModelConfig, RunConfig
-from .report.classify import ClassifyPrinter, ClassifyWriter
+from .report.classify import ClassifyPrinter, ClassifyWriter, ShardedWriter
 from .emit import emit_env, emit_python
 from .errors import ConfigError, OutputError, Rn50Error
 from .export import FORMATS, export
@@ -293,6 +293,8 @@ def add_ray_flags(parser: argparse.ArgumentParser) -> None:
                                                            open_low=True), default=0.5,
                        help="CPUs Ray reserves per node (and per task) for decoding "
                        "(default 0.5)")
+    group.add_argument("--shard-rows", type=int, default=100_000, help="with --ray and "
+                       "--output DIR/: rows per part file (default 100000)")
     group.add_argument("--ray-cluster", metavar="NODESxCPUS", help="with --dry-run: plan for "
                        "this cluster (e.g. 4x32 or 2x16,1x8) instead of a running one")
     group.add_argument("--dry-run", action="store_true", help="with --ray: print the plan "
@@ -858,15 +860,31 @@ def classify_identity(args: argparse.Namespace) -> dict:
             "preprocessing": preprocessing_overrides(args) or "the model's own"}
 
 
+def classify_writer(args: argparse.Namespace):
+    """The table on stdout; a file (--output F.csv|.jsonl); or with --ray, part files in a
+    folder (--output DIR/, or an existing folder)."""
+    if not args.output:
+        return ClassifyPrinter(args.format, args.top_k)
+    if args.output.endswith("/") or os.path.isdir(args.output):
+        if not args.ray:
+            raise ConfigError(f"--output {args.output} is a folder: part files are written "
+                              "with --ray; give a .csv or .jsonl file")
+        if args.force_new:
+            raise ConfigError("--force-new sets one file aside: with --output DIR/, use "
+                              "another folder")
+        return ShardedWriter(args.output, args.format, args.top_k, classify_identity(args),
+                             args.shard_rows)
+    return ClassifyWriter(args.output, args.format, args.top_k, classify_identity(args),
+                          args.force_new)
+
+
 def cmd_classify(args: argparse.Namespace) -> int:
     if args.dry_run:
         return ray_dry_run(args, "classify", data_config(args, paths=args.paths,
                                                          top_k=args.top_k))
     if args.force_new and not args.output:
         raise ConfigError("--force-new sets an existing --output file aside: give --output")
-    writer = ClassifyWriter(args.output, args.format, args.top_k, classify_identity(args),
-                            args.force_new) if args.output \
-        else ClassifyPrinter(args.format, args.top_k)
+    writer = classify_writer(args)
     if getattr(writer, "set_aside", None):
         print(f"--force-new: the previous results are kept as {writer.set_aside}",
               file=sys.stderr)

@@ -135,6 +135,24 @@ def test_resume_after_an_interrupt_writes_only_what_is_missing(
     assert len(rows(out)) == 41
 
 
+def test_sharded_output_holds_every_key_once_and_a_rerun_adds_nothing(
+        cluster, images, run_cli, tmp_path):
+    out = tmp_path / "parts"
+    argv = ("-m", "rn50", "classify", str(images), "--batch-size", "4", "--output", f"{out}/",
+            "--shard-rows", "10", "--ray", cluster, "--output-dir", str(tmp_path / "l"))
+    proc = run_cli(*argv, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    parts = sorted(out.glob("part-*.jsonl"))
+    assert len(parts) == 5
+    keys = [json.loads(line)["key"] for p in parts for line in p.read_text().splitlines()]
+    assert len(keys) == len(set(keys)) == 41
+    assert [len(p.read_text().splitlines()) for p in parts] == [10, 10, 10, 10, 1]
+    again = run_cli(*argv, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "Resuming: 41 image(s) already in" in again.stderr
+    assert "0 image(s) to do" in again.stderr and sorted(out.glob("part-*.jsonl")) == parts
+
+
 def test_accuracy_on_the_cluster_equals_local_accuracy(cluster, run_cli, tmp_path):
     labelled = write_set(tmp_path / "tf", [photo(300, 200, i) for i in range(12)],
                          [i % 5 + 1 for i in range(12)])

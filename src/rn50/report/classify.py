@@ -241,3 +241,56 @@ class ClassifyPrinter:
 
     def close(self) -> None:
         sys.stdout.flush()
+
+
+class ShardedWriter:
+    """`--output DIR/` (with --ray): the results as part files, `part-00000.jsonl` (or .csv),
+    each at most `rows` rows, each a ClassifyWriter (locked, identity sidecar, one append +
+    fsync per batch). A re-run reads the keys of every part and writes new parts only: no
+    file is ever rewritten, so the parts already there stay as they were."""
+
+    def __init__(self, folder: str, fmt: str, k: int, identity: dict | None = None,
+                 rows: int = 100_000) -> None:
+        if rows < 1:
+            raise OutputError(f"--shard-rows must be at least 1 (got {rows})")
+        self.folder, self.k, self.identity, self.rows = Path(folder), k, identity, rows
+        self.fmt = fmt if fmt in ("csv", "jsonl") else "jsonl"
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"--output {folder}: cannot create it ({exc.strerror or exc})") \
+                from None
+        parts = sorted(self.folder.glob(f"part-*.{self.fmt}"))
+        self.done: set[str] = set()
+        for part in parts:
+            reader = ClassifyWriter(str(part), self.fmt, k, identity)
+            self.done |= reader.done_keys()
+            reader.close()
+        self.index = 1 + max((int(p.stem.split("-")[1]) for p in parts
+                              if p.stem.split("-")[1].isdigit()), default=-1)
+        self.current: ClassifyWriter | None = None
+        self.count = 0
+
+    def done_keys(self) -> set[str]:
+        return set(self.done)
+
+    def write(self, message: dict) -> None:
+        rows = message["rows"]
+        while rows:
+            if self.current is None or self.count >= self.rows:
+                self._next_part()
+            take = rows[:self.rows - self.count]
+            self.current.write(dict(message, rows=take))
+            self.count += len(take)
+            rows = rows[len(take):]
+
+    def _next_part(self) -> None:
+        if self.current is not None:
+            self.current.close()
+        name = self.folder / f"part-{self.index:05d}.{self.fmt}"
+        self.current = ClassifyWriter(str(name), self.fmt, self.k, self.identity)
+        self.count, self.index = 0, self.index + 1
+
+    def close(self) -> None:
+        if self.current is not None:
+            self.current.close()
