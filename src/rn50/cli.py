@@ -551,7 +551,8 @@ def _profile_parser(sub, common: argparse.ArgumentParser) -> None:
                           "attained GFLOP/s against the precision's peak, and a roofline "
                           "verdict (memory- or compute-bound).")
     prof.add_argument("--backend", default="openvino", choices=("openvino", "onnxruntime"),
-                      help="the engine (default openvino)")
+                      help="the engine (default openvino; not torch: its frozen graph's "
+                      "oneDNN-prepacked convolutions emit no profiler events)")
     prof.add_argument("--precision", default="fp32", choices=PRECISIONS)
     prof.add_argument("--model", help="a model file (default: the built-in ResNet-50)")
     prof.add_argument("--batch-size", "-b", type=int, default=1, help="default 1")
