@@ -65,6 +65,8 @@ def test_tune_on_the_null_backend_writes_points_front_and_recommendations(run_cl
         for key in ("bench", "serve", "emit"):
             build_parser().parse_args(shlex.split(rec["commands"][key])[1:])
         assert rec["commands"]["launch_benchmark"].startswith("python launch_benchmark.py")
+        info = run_cli(*shlex.split(rec["commands"]["emit"].replace("rn50", "-m rn50", 1)))
+        assert info.returncode == 0 and rec["snippet"] == info.stdout  # the same snippet
     assert "Pareto front" in proc.stdout and "highest throughput: null/" in proc.stdout
 
 

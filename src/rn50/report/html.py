@@ -126,6 +126,9 @@ def tune_html(found: Collection) -> list[str]:
                 continue
             commands = "<br>".join(f"{escape(k)}: <code>{escape(v)}</code>"
                                    for k, v in goal["commands"].items())
+            if goal.get("snippet"):
+                commands += (f"<details><summary>settings for your code (rn50 info --emit "
+                             f"python)</summary><pre>{escape(goal['snippet'])}</pre></details>")
             rows.append([escape(goal["title"]), escape(goal["key"]),
                          _fmt(goal["throughput"], 1), _fmt(goal["p99_ms"]), commands])
         target = tune.tune.get("latency_target_ms")

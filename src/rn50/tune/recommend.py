@@ -68,6 +68,21 @@ def commands(point: Point, cores: int, model: str | None = None) -> dict[str, st
             "serve": shlex.join(serve), "emit": shlex.join(info)}
 
 
+def snippet(point: Point, cores: int, platform) -> str:
+    """What `rn50 info --emit python` prints for this configuration: the settings as Python
+    for the user's own code."""
+    import os
+
+    from ..emit import emit_python
+    from ..settings import UserFlags, plan_processes
+
+    multi = point.instances > 1
+    flags = UserFlags(batch_size=point.batch, streams=point.streams, engine=point.backend,
+                      num_instances=point.instances if multi else None,
+                      cores_per_instance=cores // point.instances if multi else None)
+    return emit_python(plan_processes(platform, flags, os.environ).base, platform)
+
+
 def _parallel_flags(point: Point, cores: int) -> list[str]:
     flags = ["--streams", str(point.streams)]
     if point.instances > 1:

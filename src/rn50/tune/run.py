@@ -25,7 +25,7 @@ from ..precision import check_precision
 from ..backends import capabilities
 from ..report.files import write_json
 from ..settings import UserFlags
-from .recommend import GOALS, choose, commands, front
+from .recommend import GOALS, choose, commands, front, snippet
 from .search import Exhausted, Measurement, Point, Search, Space, estimate_points
 
 CHECKPOINT = "points.jsonl"
@@ -276,7 +276,8 @@ def tune_result(config: TuneConfig, search: Search, skipped: dict, platform: Pla
         pick = chosen[goal.name]
         recommendations[goal.name] = {"title": goal.title, "reason": pick} \
             if isinstance(pick, str) else {"title": goal.title, **point_row(pick, on_front),
-                                           "commands": commands(pick.point, cores, model)}
+                                           "commands": commands(pick.point, cores, model),
+                                           "snippet": snippet(pick.point, cores, platform)}
     return {"schema_version": 2, "kind": "tune", "status": status,
             "started_at": started.isoformat(), "finished_at": datetime.now().isoformat(),
             "command_line": list(config.command_line), "platform": platform.to_dict(),
