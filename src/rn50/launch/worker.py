@@ -227,7 +227,7 @@ class _Stream:
         self.fd = os.memfd_create("rn50-engine-worker", os.MFD_CLOEXEC)
         os.ftruncate(self.fd, self.slot_bytes * slots)
         self.memory = mmap.mmap(self.fd, self.slot_bytes * slots)
-        self.free: "queue.Queue[int]" = queue.Queue()
+        self.free: "queue.LifoQueue[int]" = queue.LifoQueue()  # the slot last used comes first
         for slot in range(slots):
             self.free.put(slot)
         self.pending: dict[int, tuple[Future, int, int]] = {}
