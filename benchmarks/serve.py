@@ -5,9 +5,13 @@ For each precision: `rn50 bench` throughput at --batch and batch-1 latency; then
 server (`--max-batch` = --batch) measured with `rn50 loadtest` (in this process):
 saturated throughput with single-image tensor requests and with JPEG requests (closed
 loop), p99 at 50% of that load (open loop), 2x overload (429s, how fast, server RSS),
-and the curve p99 vs offered QPS. Client, server and engine share this machine's CPUs.
+and the curve p99 vs offered QPS. By default client, server and engine share this
+machine's CPUs; `--client-cpus N` keeps the last N CPUs for the load generator (this
+process) and runs `rn50 bench` and the server (its event loop included) on the others
+with `--num-cores` set to match, so neither takes CPU from the other.
 
     python benchmarks/serve.py [--precision fp32,int8] [--batch 8] [--seconds 10]
+                               [--client-cpus N]
 """
 
 from __future__ import annotations
@@ -25,14 +29,28 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from rn50.serve.loadtest import LoadConfig, run_loadtest
+from rn50.platform import format_cpulist
+from rn50.serve.loadtest import LoadConfig, client_line, run_loadtest
+
+
+SERVER_CPUS: list[int] = []  # CPUs for bench and the server ([] = all of them)
+
+
+def cores_flags() -> list[str]:
+    return ["--num-cores", str(len(SERVER_CPUS))] if SERVER_CPUS else []
+
+
+def on_server_cpus() -> None:  # in the child, before exec
+    if SERVER_CPUS:
+        os.sched_setaffinity(0, SERVER_CPUS)
 
 
 def bench(precision: str, batch: int, seconds: float, folder: Path) -> dict:
     out = folder / f"bench_{precision}_{batch}.json"
     subprocess.run([sys.executable, "-m", "rn50", "bench", "--precision", precision, "-b",
                     str(batch), "--duration", str(seconds), "--steps", "1", "--json", str(out),
-                    "--output-dir", str(folder / "logs")], check=True, capture_output=True)
+                    "--output-dir", str(folder / "logs"), *cores_flags()], check=True,
+                   capture_output=True, preexec_fn=on_server_cpus)
     return json.loads(out.read_text())["summary"]
 
 
@@ -40,9 +58,9 @@ def start_server(precision: str, batch: int, folder: Path):
     proc = subprocess.Popen([sys.executable, "-m", "rn50", "serve", "--port", "0",
                              "--precision", precision, "--max-batch", str(batch),
                              "--max-delay-ms", "5", "--max-queue", str(16 * batch),
-                             "--output-dir", str(folder / "logs")],
+                             "--output-dir", str(folder / "logs"), *cores_flags()],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=on_server_cpus)
     for line in proc.stdout:
         if "Serving ResNet-50" in line:
             return proc, line.rsplit(" on ", 1)[1].strip()
@@ -101,9 +119,14 @@ def one_precision(precision: str, batch: int, seconds: float, folder: Path, imag
           f"(target <= 2 x batch-1 + max-delay = {limit:.2f} ms)")
     print(f"  2x overload ({2 * peak:.1f} req/s offered): {over['statuses'].get('429', 0)} of "
           f"{over['requests']} refused (429), refusal p99 "
-          f"{over.get('refused_p99_ms', float('nan')):.2f} ms (target < 5), accepted p99 "
+          f"{over.get('refused_p99_ms', float('nan')):.2f} ms from schedule, "
+          f"{over.get('refused_from_send_p99_ms', float('nan')):.2f} ms from send "
+          f"(target < 5), accepted p99 "
           f"{over['latency_ms'].get('p99', float('nan')):.1f} ms, server RSS {rss_before:.0f} -> "
           f"{rss_after:.0f} MiB")
+    for name, result in (("saturated tensor", tensor), ("saturated JPEG", jpeg),
+                         ("50% load", half), ("2x overload", over)):
+        print(f"    client at {name}: {client_line(result['client'])}")
     print("  p99 vs offered load: " + "; ".join(
         f"{r['offered_qps']:.0f} req/s -> {r['latency_ms'].get('p99', float('nan')):.1f} ms"
         for _, r in curve))
@@ -114,10 +137,22 @@ def main() -> int:
     parser.add_argument("--precision", default="fp32,int8")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--client-cpus", type=int, default=0,
+                        help="keep the last N CPUs for the load generator")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="rn50-serve-bench-"))
     images = jpegs(folder)
-    print(f"{os.cpu_count()} CPUs shared by the load generator, the server and its engine")
+    cpus = sorted(os.sched_getaffinity(0))
+    if args.client_cpus:
+        if not 0 < args.client_cpus < len(cpus):
+            raise SystemExit(f"--client-cpus {args.client_cpus}: this machine has {len(cpus)}")
+        SERVER_CPUS[:] = cpus[:-args.client_cpus]
+        os.sched_setaffinity(0, cpus[-args.client_cpus:])
+        print(f"load generator on CPUs {format_cpulist(cpus[-args.client_cpus:])}; rn50 bench "
+              f"and the server (--num-cores {len(SERVER_CPUS)}) on CPUs "
+              f"{format_cpulist(SERVER_CPUS)}")
+    else:
+        print(f"{len(cpus)} CPUs shared by the load generator, the server and its engine")
     for precision in args.precision.split(","):
         one_precision(precision, args.batch, args.seconds, folder, images)
     return 0

@@ -30,7 +30,7 @@ from .models.resolve import file_model
 from .instances import SMT_CHOICES
 from .models.metadata import INTERPOLATIONS, PRESETS
 from .models.provenance import write_sidecar
-from .platform import detect_platform
+from .platform import detect_platform, parse_cpulist
 from .quantize import quantizers
 from .report.console import (comparison_table, instance_plan_lines, platform_lines, preset_lines,
                              settings_table)
@@ -465,6 +465,8 @@ def _loadtest_parser(sub, common: argparse.ArgumentParser) -> None:
     lt.add_argument("--sweep", action="store_true", help="find the highest rate meeting "
                     "--p99-target-ms")
     lt.add_argument("--p99-target-ms", type=number_in(0, 1e6, "ms above 0", open_low=True))
+    lt.add_argument("--cpus", type=cpu_list, help="pin the load generator to these CPUs (e.g. 14-15: cores "
+                    "the server does not use), so it does not take CPU from the engine")
     lt.add_argument("--json", dest="json_path", help="write the result here")
     lt.set_defaults(func=cmd_loadtest)
 
@@ -756,6 +758,17 @@ def number_in(low: float, high: float, expected: str, open_low: bool = False):
     return parse
 
 
+def cpu_list(text: str) -> tuple[int, ...]:
+    """A kernel CPU list such as 0-3,8 (at least one CPU)."""
+    try:
+        cpus = tuple(sorted(set(parse_cpulist(text))))
+    except ValueError:
+        cpus = ()
+    if not cpus or cpus[0] < 0:
+        raise argparse.ArgumentTypeError(f"expected CPUs like 2,3 or 0-3 (got {text!r})")
+    return cpus
+
+
 seconds = number_in(0, 1e9, "a number of seconds above 0", open_low=True)  # --duration, --timeout
 
 
@@ -1000,7 +1013,8 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
     if args.json_path:
         check_writable_file(args.json_path, "--json")
     config = LoadConfig(args.url, args.model, args.rate, args.concurrency, args.duration,
-                        args.images, sweep=args.sweep, p99_target_ms=args.p99_target_ms)
+                        args.images, sweep=args.sweep, p99_target_ms=args.p99_target_ms,
+                        cpus=args.cpus)
     record = run_loadtest(config)
     print("\n".join(result_lines(record)))
     if args.json_path:

@@ -245,6 +245,8 @@ class LoadtestResult(_Plain):
     latency_ms: dict = field(default_factory=dict)  # p50, p90, p99, max
     statuses: dict = field(default_factory=dict)  # HTTP status (or error) -> requests
     best_qps: float | None = None  # sweep: the highest rate meeting the p99 target
+    client: dict = field(default_factory=dict)  # the load generator: CPUs, CPU share, send lag
+    warnings: list = field(default_factory=list)  # when the client may be what was measured
     extra: dict = field(default_factory=dict)
 
 

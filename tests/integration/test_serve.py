@@ -317,6 +317,34 @@ def test_loadtest_open_loop_holds_the_offered_rate(null_server, run_cli, tmp_pat
     assert 0.75 * 40 <= result["achieved_qps"] <= 1.25 * 40
     lat = result["latency_ms"]
     assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
+    # the client's own figures: each request's latency (from its schedule) is its send lag
+    # plus its latency from the send, so each percentile bounds theirs
+    client = result["client"]
+    assert client["pinned"] is False and 0 < client["cpu_share"] < len(os.sched_getaffinity(0))
+    lag, served = client["send_lag_ms"], client["latency_from_send_ms"]
+    assert 0 <= lag["p50"] <= lag["p99"] <= lat["max"]
+    assert 0 < served["p50"] <= lat["p50"] and served["p99"] <= lat["p99"]
+
+
+def test_loadtest_pins_itself_with_cpus(null_server, run_cli, tmp_path):
+    cpu = max(os.sched_getaffinity(0))
+    proc = run_cli("-m", "rn50", "loadtest", null_server, "--concurrency", "1", "--duration",
+                   "0.5", "--cpus", str(cpu), "--json", str(tmp_path / "pinned.json"))
+    assert proc.returncode == 0, proc.stderr
+    assert f"load generator: pinned to CPUs {cpu}," in proc.stdout
+    client = rn50_load(tmp_path / "pinned.json")["client"]
+    assert client["cpus"] == str(cpu) and client["pinned"] is True  # read back after pinning
+    outside = run_cli("-m", "rn50", "loadtest", null_server, "--rate", "5", "--cpus", "4095")
+    assert outside.returncode == 2 and "Traceback" not in outside.stderr
+    assert outside.stderr.strip().splitlines()[-1].startswith("rn50: error: --cpus 4095: ")
+
+
+def test_an_overdriven_load_generator_says_so(null_server, run_cli, tmp_path):
+    """5000 req/s from one Python event loop: the client, not the server, is the limit, and
+    the result says so instead of passing its own lag off as the server's latency."""
+    result = loadtest(run_cli, tmp_path, null_server, "--rate", "5000", "--duration", "0.2")
+    assert result["warnings"], result["client"]
+    assert any("load generator" in w for w in result["warnings"])
 
 
 def test_loadtest_closed_loop_with_images(null_server, run_cli, tmp_path):

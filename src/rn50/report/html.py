@@ -191,10 +191,13 @@ def results_html(found: Collection) -> list[str]:
     if found.loadtests:
         rows = [[escape(t.url), escape(t.mode), _fmt(t.achieved_qps, 1),
                  _fmt(t.latency_ms.get("p50")), _fmt(t.latency_ms.get("p99")),
-                 _fmt(t.best_qps, 1), escape(p)] for p, t in found.loadtests]
+                 _fmt(t.best_qps, 1), _fmt(t.client.get("cpu_share")),
+                 _fmt((t.client.get("send_lag_ms") or {}).get("p99")),
+                 escape("; ".join(t.warnings)), escape(p)] for p, t in found.loadtests]
         parts.append("<h2>Load tests</h2>" + table(
             "loadtests", ["server", "mode", "achieved req/s", "p50 ms", "p99 ms",
-                          "best req/s (sweep)", "file"], rows))
+                          "best req/s (sweep)", "client CPU share", "client send lag p99 ms",
+                          "warnings", "file"], rows))
     for path, prof in found.profiles:
         rec = prof.reconciliation
         rows = [[escape(g["type"]), str(g["layers"]), _fmt(g["ms"], 3),

@@ -6,6 +6,11 @@ queue it causes (no coordinated omission). Closed loop (`concurrency`): N client
 each sending its next request when the last is answered. Both are bounded in
 time and in requests in flight. `sweep` finds the highest rate whose p99 meets
 a target: doubling, then bisecting.
+
+The client checks itself, as wrk2 or k6 do: its CPU time per second of load and
+how late each request left against its schedule are part of the result, and a
+client that was busy or behind says so (its figures then describe the client as
+much as the server). `cpus` pins it apart from the server.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import random
 import time
 from dataclasses import dataclass
@@ -22,8 +28,13 @@ import numpy as np
 
 from ..errors import ConfigError, DataError
 from ..limits import IMAGE_MAX_BYTES, read_bytes
+from ..platform import format_cpulist
 
 MAX_IN_FLIGHT = 4096  # the client's own bound: past it a send counts as "client overloaded"
+BUSY_CPU = 0.8  # of one CPU: the client's one event loop is close to its limit
+# send lag p99 past both (ms, share of latency p99) = behind; below ~1 ms is the event loop's
+# timer resolution (epoll waits in whole milliseconds), not the client falling behind
+LATE_MS, LATE_SHARE = 2.0, 0.1
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,7 @@ class LoadConfig:
     timeout: float = 30.0
     sweep: bool = False
     p99_target_ms: float | None = None
+    cpus: tuple[int, ...] | None = None  # pin the client to these CPUs
 
     def __post_init__(self) -> None:
         if not self.url.startswith(("http://", "https://")):
@@ -73,14 +85,30 @@ def payloads(client_meta: dict, images: str | None, model: str) -> list[tuple[by
 
 class _Tally:
     def __init__(self) -> None:
-        self.latencies: list[float] = []  # answered (200)
-        self.refused: list[float] = []  # refused for overload (429): how fast
+        self.latencies: list[float] = []  # answered (200), from the scheduled time
+        self.served: list[float] = []  # answered (200), from the moment each was sent
+        self.refused: list[float] = []  # refused for overload (429): how fast, from schedule
+        self.refused_sent: list[float] = []  # ... and from the moment it was sent
+        self.lags: list[float] = []  # how late each request left against its schedule
         self.statuses: dict[str, int] = {}
         self.in_flight = 0
         self.elapsed = 0.0  # seconds from the first send to the last answer
+        self.cpu = 0.0  # the client's CPU seconds meanwhile
+        self._clock = (0.0, 0.0)
+
+    def begin(self) -> float:
+        self._clock = (time.perf_counter(), time.process_time())
+        return self._clock[0]
+
+    def end(self) -> "_Tally":
+        self.elapsed = time.perf_counter() - self._clock[0]
+        self.cpu = time.process_time() - self._clock[1]
+        return self
 
     async def send(self, client, path: str, payload: tuple[bytes, dict], since: float) -> None:
         self.in_flight += 1
+        sent = time.perf_counter()
+        self.lags.append(sent - since)
         try:
             response = await client.post(path, content=payload[0], headers=payload[1])
             status = str(response.status_code)
@@ -88,17 +116,19 @@ class _Tally:
             status = type(exc).__name__
         finally:
             self.in_flight -= 1
+        done = time.perf_counter()
         self.statuses[status] = self.statuses.get(status, 0) + 1
         if status == "200":
-            self.latencies.append(time.perf_counter() - since)
+            self.latencies.append(done - since)
+            self.served.append(done - sent)
         elif status == "429":
-            self.refused.append(time.perf_counter() - since)
+            self.refused.append(done - since)
+            self.refused_sent.append(done - sent)
 
 
 async def open_loop(client, path: str, bodies: list, rate: float, duration: float) -> _Tally:
     tally, tasks, rng = _Tally(), [], random.Random(0)
-    start = time.perf_counter()
-    scheduled = start
+    start = scheduled = tally.begin()
     while True:
         scheduled += rng.expovariate(rate)
         if scheduled - start > duration:
@@ -110,13 +140,12 @@ async def open_loop(client, path: str, bodies: list, rate: float, duration: floa
         tasks.append(asyncio.ensure_future(tally.send(client, path, bodies[len(tasks) % len(
             bodies)], scheduled)))
     await asyncio.gather(*tasks)
-    tally.elapsed = time.perf_counter() - start
-    return tally
+    return tally.end()
 
 
 async def closed_loop(client, path: str, bodies: list, clients: int, duration: float) -> _Tally:
     tally = _Tally()
-    start = time.perf_counter()
+    start = tally.begin()
 
     async def one(index: int) -> None:
         sent = 0
@@ -126,21 +155,53 @@ async def closed_loop(client, path: str, bodies: list, clients: int, duration: f
             sent += 1
 
     await asyncio.gather(*(one(i) for i in range(clients)))
-    tally.elapsed = time.perf_counter() - start
-    return tally
+    return tally.end()
+
+
+def _percentiles(values: np.ndarray, which: tuple[int, ...]) -> dict:
+    if not len(values):
+        return {}
+    return dict({f"p{p}": float(np.percentile(values, p)) for p in which},
+                max=float(values.max()))
+
+
+def _p99_ms(seconds: list[float]) -> float:
+    return float(np.percentile(np.asarray(seconds) * 1e3, 99))
 
 
 def summary(tally: _Tally, offered: float | None) -> dict:
     ok = np.asarray(tally.latencies) * 1e3
     pct = {f"p{p}": float(np.percentile(ok, p)) for p in (50, 90, 99)} if len(ok) else {}
+    lags = np.asarray(tally.lags) * 1e3
+    client = {"cpu_share": tally.cpu / tally.elapsed if tally.elapsed else 0.0,
+              "send_lag_ms": _percentiles(lags, (50, 99)),
+              "latency_from_send_ms": _percentiles(np.asarray(tally.served) * 1e3, (50, 99))}
+    latency = dict(pct, max=float(ok.max()) if len(ok) else None)
     return {**({"offered_qps": offered} if offered else {}),
             "achieved_qps": len(ok) / tally.elapsed,
             "requests": sum(tally.statuses.values()), "ok": len(ok),
             "statuses": dict(sorted(tally.statuses.items())),
-            "latency_ms": dict(pct, max=float(ok.max()) if len(ok) else None),
-            **({"refused_p99_ms": float(np.percentile(np.asarray(tally.refused) * 1e3, 99))}
+            "latency_ms": latency,
+            **({"refused_p99_ms": _p99_ms(tally.refused),
+                "refused_from_send_p99_ms": _p99_ms(tally.refused_sent)}
                if tally.refused else {}),
-            "seconds": tally.elapsed}
+            "seconds": tally.elapsed, "client": client,
+            "warnings": client_warnings(client, latency)}
+
+
+def client_warnings(client: dict, latency: dict) -> list[str]:
+    """What the user must know when the client, not the server, may be what was measured."""
+    warnings = []
+    if client["cpu_share"] >= BUSY_CPU:
+        warnings.append(f"the load generator used {client['cpu_share']:.0%} of a CPU (one "
+                        "event loop): it may be what limits these figures; pin it apart from "
+                        "the server (--cpus) or run it on another machine")
+    lag = (client.get("send_lag_ms") or {}).get("p99")
+    if lag is not None and lag > LATE_MS and lag > LATE_SHARE * (latency.get("p99") or 0):
+        warnings.append(f"requests left up to {lag:.1f} ms (p99) after their scheduled time "
+                        "(the load generator's own delay: its timer, its CPU); the latencies, "
+                        "counted from the schedule, include it: see the latency from the send")
+    return warnings
 
 
 async def _measure(config: LoadConfig, log) -> dict:
@@ -178,7 +239,8 @@ async def _sweep(client, path: str, bodies: list, config: LoadConfig, log) -> di
         steps.append(result)
         log(f"  {rate:.1f} req/s offered: {result['achieved_qps']:.1f} achieved, p99 "
             f"{result['latency_ms'].get('p99') or float('nan'):.1f} ms, "
-            f"{result['requests'] - result['ok']} failed")
+            f"{result['requests'] - result['ok']} failed"
+            + ("; the client was busy or behind" if result["warnings"] else ""))
         if meets(result):
             low = result
         else:
@@ -191,14 +253,30 @@ async def _sweep(client, path: str, bodies: list, config: LoadConfig, log) -> di
         if rate < 0.5:
             break
     best = low or {"offered_qps": 0.0}
+    warnings = [f"at {step['offered_qps']:.1f} req/s: {warning}" for step in steps
+                for warning in step["warnings"]]
     return dict(best, sweep=steps, p99_target_ms=config.p99_target_ms,
-                best_qps=best["offered_qps"])
+                best_qps=best["offered_qps"], warnings=warnings)
+
+
+def pin_client(cpus: tuple[int, ...] | None) -> list[int]:
+    """Pin this process (the load generator) to `cpus`; the CPUs it runs on, read back."""
+    if cpus:
+        allowed = os.sched_getaffinity(0)
+        if not set(cpus) <= allowed:
+            raise ConfigError(f"--cpus {format_cpulist(cpus)}: this process may run only on "
+                              f"CPUs {format_cpulist(allowed)}")
+        os.sched_setaffinity(0, cpus)
+    return sorted(os.sched_getaffinity(0))
 
 
 def run_loadtest(config: LoadConfig, log=print) -> dict:
     """The measured figures (and, with sweep, every step), as a result record."""
     started = time.time()
+    cpus = pin_client(config.cpus)
     result = asyncio.run(_measure(config, log))
+    result["client"] = dict(result.get("client") or {}, cpus=format_cpulist(cpus),
+                            pinned=bool(config.cpus))
     mode = "sweep" if config.sweep else "open loop" if config.rate else "closed loop"
     return dict(result, schema_version=2, kind="loadtest", status="ok", url=config.url,
                 model=config.model, mode=mode, **({"concurrency": config.concurrency}
@@ -221,4 +299,26 @@ def result_lines(record: dict) -> list[str]:
                        f"p99 {latency['p99']:.2f}  max {latency['max']:.2f}")
     lines.append("  requests by status: " + ", ".join(f"{k}: {v}" for k, v in
                                                       (record.get("statuses") or {}).items()))
+    if record.get("refused_p99_ms") is not None:
+        lines.append(f"  refused (429) p99 {record['refused_p99_ms']:.2f} ms from the scheduled "
+                     f"time, {record.get('refused_from_send_p99_ms', float('nan')):.2f} ms "
+                     "from the send")
+    lines.append("  " + client_line(record.get("client") or {}))
+    lines += [f"  warning: {warning}" for warning in record.get("warnings") or []]
     return lines
+
+
+def client_line(client: dict) -> str:
+    """The load generator's own figures: where it ran, its CPU, how late it sent."""
+    where = f"pinned to CPUs {client['cpus']}" if client.get("pinned") else \
+        f"on CPUs {client.get('cpus', '?')}"
+    line = f"load generator: {where}"
+    if "cpu_share" in client:
+        line += f", {client['cpu_share']:.0%} of a CPU"
+    lag = client.get("send_lag_ms") or {}
+    if lag:
+        line += f"; requests sent p50 {lag['p50']:.2f} / p99 {lag['p99']:.2f} ms after schedule"
+    served = client.get("latency_from_send_ms") or {}
+    if served:
+        line += f" (latency from the send: p50 {served['p50']:.2f} / p99 {served['p99']:.2f} ms)"
+    return line
