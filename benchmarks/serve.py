@@ -11,7 +11,7 @@ process) and runs `rn50 bench` and the server (its event loop included) on the o
 with `--num-cores` set to match, so neither takes CPU from the other.
 
     python benchmarks/serve.py [--precision fp32,int8] [--batch 8] [--seconds 10]
-                               [--client-cpus N]
+                               [--client-cpus N] [--server-args '--batches-in-flight 2']
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from rn50.serve.loadtest import LoadConfig, client_line, run_loadtest
 
 
 SERVER_CPUS: list[int] = []  # CPUs for bench and the server ([] = all of them)
+SERVER_ARGS: list[str] = []  # more `rn50 serve` flags (--server-args)
 
 
 def cores_flags() -> list[str]:
@@ -58,7 +59,8 @@ def start_server(precision: str, batch: int, folder: Path):
     proc = subprocess.Popen([sys.executable, "-m", "rn50", "serve", "--port", "0",
                              "--precision", precision, "--max-batch", str(batch),
                              "--max-delay-ms", "5", "--max-queue", str(16 * batch),
-                             "--output-dir", str(folder / "logs"), *cores_flags()],
+                             "--output-dir", str(folder / "logs"), *cores_flags(),
+                             *SERVER_ARGS],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True, preexec_fn=on_server_cpus)
     for line in proc.stdout:
@@ -139,7 +141,10 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--client-cpus", type=int, default=0,
                         help="keep the last N CPUs for the load generator")
+    parser.add_argument("--server-args", default="", help="more rn50 serve flags, e.g. "
+                        "'--batches-in-flight 2'")
     args = parser.parse_args()
+    SERVER_ARGS[:] = args.server_args.split()
     folder = Path(tempfile.mkdtemp(prefix="rn50-serve-bench-"))
     images = jpegs(folder)
     cpus = sorted(os.sched_getaffinity(0))

@@ -443,6 +443,9 @@ def _serve_parser(sub, common: argparse.ArgumentParser) -> None:
     srv.add_argument("--deadline", type=seconds, default=30.0, help="seconds a request may "
                      "take (504 past it)")
     srv.add_argument("--decode-workers", type=int, default=2, help="image decode processes")
+    srv.add_argument("--batches-in-flight", type=int, help="batches each engine worker holds "
+                     "at once (default: the requests its engine runs in parallel, e.g. "
+                     "OpenVINO's streams; more keeps it busier, fewer lets batches fill)")
     srv.add_argument("--access-log", action="store_true", help="one line per request")
     srv.add_argument("--output-dir", default="rn50_logs")
     add_settings_flags(srv, mode=False)
@@ -1000,7 +1003,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     command_line=tuple(sys.argv))
     return serve(ServeConfig(run, args.host, args.port, args.max_batch, args.max_delay_ms,
                              args.max_queue, args.max_body_mb, args.deadline,
-                             args.decode_workers, args.access_log))
+                             args.decode_workers, args.access_log, args.batches_in_flight))
 
 
 def cmd_loadtest(args: argparse.Namespace) -> int:

@@ -209,9 +209,10 @@ def build_app(state: ServeState, on_ready=lambda: None, log=print) -> Starlette:
         config = state.config
         state.decoder = ProcessPoolExecutor(config.decode_workers, mp_context=(
             multiprocessing.get_context("spawn")), initializer=ignore_stop_signals)
+        per_worker, _ = config.in_flight(state.loaded["engine"])
         state.batcher = Batcher(state.pool, config.max_batch, config.max_delay_ms / 1000,
                                 config.max_queue, state.metrics,
-                                in_flight=2 * len(state.pool.workers))
+                                in_flight=per_worker * len(state.pool.workers))
         await asyncio.gather(*(asyncio.get_running_loop().run_in_executor(state.decoder, ready)
                                for _ in range(2 * config.decode_workers)))  # all started
         state.batcher.start()

@@ -1,8 +1,10 @@
 """Dynamic batching on the event loop: requests wait in a bounded queue and leave together.
 
 A batch leaves when it holds `max_batch` images or its first request has waited
-`max_delay`; it goes to the least busy engine worker without blocking the loop
-(a thread hands it over), and the next batch forms while it runs. Batches form
+`max_delay` - the latter only while another batch is running: an idle engine gets
+what is queued at once (as Triton's dynamic batcher with no queue delay). It goes
+to the least busy engine worker without blocking the loop (a thread hands it
+over), and the next batch forms while it runs. Batches form
 only while a worker can take one (`in_flight` per worker), so waiting requests
 stay in the bounded queue, and a full queue refuses at once (`Overloaded` ->
 429) instead of growing.
@@ -62,22 +64,32 @@ class Batcher:
             await self.capacity.acquire()
             items = [await self.queue.get()]
             rows = len(items[0].images)
-            closes = items[0].queued + self.max_delay
+            closes = self._closes(items[0])
             while rows < self.max_batch:
                 item = await self._next(closes)
                 if item is None:
                     break
                 if rows + len(item.images) > self.max_batch:
-                    loop.create_task(self._dispatch(items))
+                    self._launch(loop, items)
                     await self.capacity.acquire()
-                    items, rows, closes = [], 0, item.queued + self.max_delay
+                    items, rows, closes = [], 0, self._closes(item)
                 items.append(item)
                 rows += len(item.images)
             items = [i for i in items if not i.future.done()]  # (timed out while waiting)
             if items:
-                loop.create_task(self._dispatch(items))
+                self._launch(loop, items)
             else:
                 self.capacity.release()
+
+    def _closes(self, first: _Item) -> float:
+        """When a batch starting with `first` must leave: after the delay while another batch
+        runs; at once (with whatever is queued) when the engine is idle — holding a request
+        back then only leaves the engine idle and adds the delay to every latency."""
+        return first.queued + self.max_delay if self.in_flight else 0.0
+
+    def _launch(self, loop, items: list[_Item]) -> None:
+        self.in_flight += 1  # counted now: the next batch knows one is running
+        loop.create_task(self._dispatch(items))
 
     async def _next(self, closes: float) -> _Item | None:
         """The next waiting request: at once if one is queued (under load the first request
@@ -100,7 +112,6 @@ class Batcher:
         start = time.monotonic()
         if self.metrics:
             self.metrics.batch(len(batch), [start - i.queued for i in items])
-        self.in_flight += 1
         try:
             submitted = await asyncio.get_running_loop().run_in_executor(
                 None, self.pool.submit, batch)

@@ -57,7 +57,7 @@ def serve(config: ServeConfig, environ: Mapping[str, str] | None = None) -> int:
     for line in ["Settings:", *text.settings_table(processes.base)]:
         out.line(line)
     pool = start_pool(processes, platform, model, run, environ, out.log_only,
-                      dynamic_batch=True)
+                      slots=max(4, config.batches_in_flight or 0), dynamic_batch=True)
     try:
         loaded = pool.workers[0].loaded
         warm = np.zeros(tuple(loaded["input"]["shape"]), np.float32)
@@ -67,10 +67,13 @@ def serve(config: ServeConfig, environ: Mapping[str, str] | None = None) -> int:
         sock = bind(config.host, config.port)
         host, port = sock.getsockname()[:2]
 
+        in_flight, why = config.in_flight(loaded["engine"])
+
         def announce() -> None:
             out.line(f"Serving ResNet-50 ({run.backend}, {run.precision.upper()}, "
                      f"{len(pool.workers)} worker(s), batches up to {config.max_batch} within "
                      f"{config.max_delay_ms:g} ms) on http://{host}:{port}")
+            out.line(f"  {in_flight} batch(es) in flight per worker ({why})")
             out.line(f"  KServe v2: POST /v2/models/resnet50/infer; curl: POST /v1/classify "
                      f"(image body); /metrics; log: {paths.log}")
 
