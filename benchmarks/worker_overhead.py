@@ -8,8 +8,13 @@ copied back) — timed in alternating rounds of `--seconds` each, one request
 at a time, so machine drift cancels in the paired ratio. Then the null
 backend's round trips per second (the harness alone).
 
+With `--harness-cpus N` the engine (both copies) gets all CPUs but the last N
+(`--num-cores` to match) and rn50's side of the worker (the caller and its reply
+thread) runs on those N, as on a machine with a core to spare for the harness;
+without it, caller and engine share every CPU.
+
     python benchmarks/worker_overhead.py [--precision fp32,int8] [--batch 1,16]
-                                        [--rounds 4] [--seconds 3]
+                                        [--rounds 4] [--seconds 3] [--harness-cpus N]
 """
 
 from __future__ import annotations
@@ -50,22 +55,39 @@ def timed(call, seconds: float) -> list[float]:
     return samples
 
 
+HARNESS_CPUS: list[int] = []  # --harness-cpus: where the caller runs during worker rounds
+
+
+def on(cpus) -> None:
+    """Move this thread (the caller) to `cpus` (threads it starts inherit them)."""
+    os.sched_setaffinity(0, cpus)
+
+
 def measure(precision: str, batch: int, rounds: int, seconds: float) -> dict:
     model = model_for(precision)
-    settings = recommend(flags=UserFlags(batch_size=batch, streams=1, precision=precision))
-    os.sched_setaffinity(0, settings.cpus.value)  # the same CPUs the worker is pinned to
+    cores = len(os.sched_getaffinity(0)) - len(HARNESS_CPUS) if HARNESS_CPUS else None
+    settings = recommend(flags=UserFlags(batch_size=batch, streams=1, precision=precision,
+                                         num_cores=cores))
+    engine_cpus = settings.cpus.value
+    harness = HARNESS_CPUS or engine_cpus
+    on(engine_cpus)  # the same CPUs the worker is pinned to: the engine's threads start here
     session = get_backend("openvino").load(model, settings, precision)
     array = np.random.default_rng(0).normal(0, 1, session.input_spec.shape).astype(np.float32)
     job = {"backend": "openvino", "precision": precision, "model": model.to_dict(),
            "settings": settings.to_dict()}
     direct, worker_ms, ratios = [], [], []
+    timed(lambda: session.run(array), 1.0)  # warm (and start) the in-process engine
     with EngineWorker(plan_launch(settings, None, {}), os.environ).start() as worker:
+        for thread in worker._threads:  # its reply thread (started here) joins the caller
+            os.sched_setaffinity(thread.native_id, harness)
+        on(harness)
         worker.load(job)
         worker.open_stream(slots=2)
-        timed(lambda: session.run(array), 1.0)  # warm both
         timed(lambda: worker.submit(array).result(), 1.0)
         for _ in range(rounds):
+            on(engine_cpus)
             a = timed(lambda: session.run(array), seconds)
+            on(harness)
             b = timed(lambda: worker.submit(array).result(), seconds)
             direct += a
             worker_ms += b
@@ -94,11 +116,21 @@ def main() -> int:
     parser.add_argument("--batch", default="1,16")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--harness-cpus", type=int, default=0,
+                        help="keep the last N CPUs for rn50's side of the worker")
     args = parser.parse_args()
+    cpus = sorted(os.sched_getaffinity(0))
+    if args.harness_cpus:
+        if not 0 < args.harness_cpus < len(cpus):
+            raise SystemExit(f"--harness-cpus {args.harness_cpus}: this machine has {len(cpus)}")
+        HARNESS_CPUS[:] = cpus[-args.harness_cpus:]
     rows = [measure(p, int(b), args.rounds, args.seconds)
             for p in args.precision.split(",") for b in args.batch.split(",")]
-    print(f"\nOpenVINO, built-in ResNet-50 v1.5, {len(os.sched_getaffinity(0))} CPUs, one request "
-          f"at a time, {args.rounds} alternating rounds of {args.seconds:g} s")
+    where = (f"engine on {len(cpus) - len(HARNESS_CPUS)} CPUs, harness on CPUs "
+             f"{HARNESS_CPUS}" if HARNESS_CPUS else f"{len(cpus)} CPUs shared by engine "
+             "and harness")
+    print(f"\nOpenVINO, built-in ResNet-50 v1.5, {where}, one request at a time, "
+          f"{args.rounds} alternating rounds of {args.seconds:g} s")
     print(f"{'precision':>9} {'batch':>5} {'engine call p50 ms':>18} {'worker p50 ms':>13} "
           f"{'overhead ms':>11} {'paired ratio':>12}")
     for r in rows:
