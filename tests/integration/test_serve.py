@@ -174,15 +174,21 @@ def test_overload_is_refused_fast_with_retry_after_and_memory_stays_flat(server)
     headers = {"Inference-Header-Content-Length": str(len(head))}
     start_rss = rss_mib(proc.pid)
 
-    def send(_):
-        response = client.post(INFER, content=body, headers=headers)
+    def send(i):
+        if i % 4 == 3:  # malformed: refused unread while the queue is full, else 400
+            response = client.post(INFER, content=b"{nope" + bytes(10 ** 5))
+        else:
+            response = client.post(INFER, content=body, headers=headers)
         return response.status_code, response.headers.get("retry-after")
 
     with ThreadPoolExecutor(24) as pool:
-        results = list(pool.map(send, range(72)))
-    codes = [code for code, _ in results]
+        results = list(pool.map(send, range(96)))
+    codes = [code for i, (code, _) in enumerate(results) if i % 4 != 3]
     assert set(codes) <= {200, 429} and 429 in codes and 200 in codes
     assert all(retry == "1" for code, retry in results if code == 429)
+    # the queue being full is decided before the body is parsed: a refusal costs nothing
+    malformed = [code for i, (code, _) in enumerate(results) if i % 4 == 3]
+    assert set(malformed) <= {400, 429} and 429 in malformed
     assert rss_mib(proc.pid) < start_rss + 300
     assert client.get("/v2/health/ready").status_code == 200
 

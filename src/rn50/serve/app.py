@@ -68,6 +68,17 @@ async def read_body(request: HttpRequest, cap: int) -> bytes:
     return b"".join(chunks)
 
 
+async def refuse_when_full(state: ServeState, request: HttpRequest) -> None:
+    """429 before the request is parsed or decoded when the queue is already full: under
+    overload a refusal costs the server only reading the body (discarded, so the connection
+    stays usable), and comes back at once."""
+    if state.batcher is not None and state.batcher.queue.full():
+        state.metrics.rejected()
+        async for _ in request.stream():
+            pass
+        raise HttpError(429, "the server is at capacity: retry shortly", {"Retry-After": "1"})
+
+
 async def model_input(state: ServeState, parsed: protocol.Request) -> np.ndarray:
     """The float batch for the engine: as sent, or normalised / decoded in worker processes."""
     loop = asyncio.get_running_loop()
@@ -115,6 +126,7 @@ def scores(state: ServeState, parsed: protocol.Request, logits: np.ndarray) -> d
 
 async def infer(request: HttpRequest) -> Response:
     state: ServeState = request.app.state.serve
+    await refuse_when_full(state, request)
     body = await read_body(request, state.config.max_body)
     try:
         parsed = protocol.parse(body, request.headers.get("inference-header-content-length"),
@@ -127,6 +139,7 @@ async def infer(request: HttpRequest) -> Response:
 async def classify_v1(request: HttpRequest) -> Response:
     """curl --data-binary @photo.jpg http://127.0.0.1:8000/v1/classify?top_k=3"""
     state: ServeState = request.app.state.serve
+    await refuse_when_full(state, request)
     body = await read_body(request, state.config.max_body)
     top_k = request.query_params.get("top_k", "5")
     if not top_k.isdigit() or not 1 <= int(top_k) <= 1000:
