@@ -12,6 +12,7 @@ for submission; the ratios are what this script is for.
 
     python benchmarks/mlperf_vs_bench.py [--precision fp32,bfloat16,int8] [--batch 16]
                                          [--rounds 2] [--seconds 20] [--no-server]
+                                         [--engine-cores N]
 """
 
 from __future__ import annotations
@@ -25,12 +26,15 @@ import tempfile
 from pathlib import Path
 
 
+ENGINE_FLAGS: list[str] = []  # --engine-cores N: --num-cores N for both bench and mlperf
+
+
 def rn50(*argv: str, folder: Path) -> dict:
     """Run rn50; its result JSON."""
     out = folder / f"r{len(list(folder.glob('r*.json')))}.json"
     extra = ["--json", str(out)] if argv[0] == "bench" else []
-    proc = subprocess.run([sys.executable, "-m", "rn50", *argv, *extra, "--output-dir",
-                           str(folder / "logs")], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "rn50", *argv, *extra, *ENGINE_FLAGS,
+                           "--output-dir", str(folder / "logs")], capture_output=True, text=True)
     if proc.returncode:
         raise SystemExit(f"rn50 {' '.join(argv)} failed: {proc.stderr.strip()[-500:]}")
     if argv[0] == "mlperf":
@@ -84,7 +88,12 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--no-server", action="store_true")
+    parser.add_argument("--engine-cores", type=int, help="engine on this many cores (bench "
+                        "and mlperf alike), leaving the rest to LoadGen and rn50's harness")
     args = parser.parse_args()
+    if args.engine_cores:
+        ENGINE_FLAGS[:] = ["--num-cores", str(args.engine_cores)]
+        print(f"engine on {args.engine_cores} core(s) for bench and mlperf alike")
     folder = Path(tempfile.mkdtemp(prefix="rn50-mlperf-vs-bench-"))
     print(f"{'precision':>9} {'figure':<34} {'mlperf':>10} {'bench':>10} {'ratio':>7}  target")
     for precision in args.precision.split(","):
