@@ -468,8 +468,9 @@ def _loadtest_parser(sub, common: argparse.ArgumentParser) -> None:
     lt.add_argument("--sweep", action="store_true", help="find the highest rate meeting "
                     "--p99-target-ms")
     lt.add_argument("--p99-target-ms", type=number_in(0, 1e6, "ms above 0", open_low=True))
-    lt.add_argument("--cpus", type=cpu_list, help="pin the load generator to these CPUs (e.g. 14-15: cores "
-                    "the server does not use), so it does not take CPU from the engine")
+    lt.add_argument("--cpus", type=cpu_list, help="pin the load generator to these CPUs "
+                    "(e.g. 14-15: cores the server does not use), so it does not take CPU "
+                    "from the engine")
     lt.add_argument("--json", dest="json_path", help="write the result here")
     lt.set_defaults(func=cmd_loadtest)
 

@@ -4,10 +4,9 @@ A batch leaves when it holds `max_batch` images or its first request has waited
 `max_delay` - the latter only while another batch is running: an idle engine gets
 what is queued at once (as Triton's dynamic batcher with no queue delay). It goes
 to the least busy engine worker without blocking the loop (a thread hands it
-over), and the next batch forms while it runs. Batches form
-only while a worker can take one (`in_flight` per worker), so waiting requests
-stay in the bounded queue, and a full queue refuses at once (`Overloaded` ->
-429) instead of growing.
+over), and the next batch forms while it runs. Batches form only while a worker
+can take one (`in_flight` per worker), so waiting requests stay in the bounded
+queue, and a full queue refuses at once (`Overloaded` -> 429) instead of growing.
 """
 
 from __future__ import annotations

@@ -71,8 +71,9 @@ def serve(config: ServeConfig, environ: Mapping[str, str] | None = None) -> int:
 
         def announce() -> None:
             out.line(f"Serving ResNet-50 ({run.backend}, {run.precision.upper()}, "
-                     f"{len(pool.workers)} worker(s), batches up to {config.max_batch} within "
-                     f"{config.max_delay_ms:g} ms) on http://{host}:{port}")
+                     f"{len(pool.workers)} worker(s), batches up to {config.max_batch}, "
+                     f"filled for up to {config.max_delay_ms:g} ms while another runs) on "
+                     f"http://{host}:{port}")
             out.line(f"  {in_flight} batch(es) in flight per worker ({why})")
             out.line(f"  KServe v2: POST /v2/models/resnet50/infer; curl: POST /v1/classify "
                      f"(image body); /metrics; log: {paths.log}")
