@@ -70,12 +70,11 @@ async def read_body(request: HttpRequest, cap: int) -> bytes:
 
 async def refuse_when_full(state: ServeState, request: HttpRequest) -> None:
     """429 before the request is parsed or decoded when the queue is already full: under
-    overload a refusal costs the server only reading the body (discarded, so the connection
-    stays usable), and comes back at once."""
+    overload a refusal costs the server only reading the body (under the same cap, then
+    dropped, so the connection stays usable), and comes back at once."""
     if state.batcher is not None and state.batcher.queue.full():
+        await read_body(request, state.config.max_body)
         state.metrics.rejected()
-        async for _ in request.stream():
-            pass
         raise HttpError(429, "the server is at capacity: retry shortly", {"Retry-After": "1"})
 
 
