@@ -29,3 +29,16 @@ def test_the_client_line_says_where_it_ran():
     assert line.startswith("load generator: pinned to CPUs 3, 42% of a CPU; requests sent p50 "
                            "0.50 / p99 1.00 ms after schedule")
     assert "latency from the send: p50 4.00 / p99 6.00 ms" in line
+
+
+def test_a_run_with_no_answered_request_still_prints_its_statuses():
+    from rn50.serve.loadtest import _Tally, result_lines, summary
+
+    tally = _Tally()
+    tally.statuses, tally.refused, tally.refused_sent = {"429": 3}, [0.004] * 3, [0.003] * 3
+    tally.lags, tally.elapsed = [0.0] * 3, 1.0
+    record = dict(summary(tally, 10.0), url="http://x", mode="open loop", inputs="t")
+    assert record["latency_ms"] == {} and record["ok"] == 0
+    lines = result_lines(record)
+    assert "  requests by status: 429: 3" in lines
+    assert any("refused (429) p99 4.00 ms from the scheduled time, 3.00 ms" in ln for ln in lines)

@@ -158,32 +158,27 @@ async def closed_loop(client, path: str, bodies: list, clients: int, duration: f
     return tally.end()
 
 
-def _percentiles(values: np.ndarray, which: tuple[int, ...]) -> dict:
-    if not len(values):
+def _percentiles_ms(seconds: list[float], which: tuple[int, ...] = (50, 99)) -> dict:
+    """p<which> and max of `seconds`, in ms; {} when there are none."""
+    if not seconds:
         return {}
+    values = np.asarray(seconds) * 1e3
     return dict({f"p{p}": float(np.percentile(values, p)) for p in which},
                 max=float(values.max()))
 
 
-def _p99_ms(seconds: list[float]) -> float:
-    return float(np.percentile(np.asarray(seconds) * 1e3, 99))
-
-
 def summary(tally: _Tally, offered: float | None) -> dict:
-    ok = np.asarray(tally.latencies) * 1e3
-    pct = {f"p{p}": float(np.percentile(ok, p)) for p in (50, 90, 99)} if len(ok) else {}
-    lags = np.asarray(tally.lags) * 1e3
     client = {"cpu_share": tally.cpu / tally.elapsed if tally.elapsed else 0.0,
-              "send_lag_ms": _percentiles(lags, (50, 99)),
-              "latency_from_send_ms": _percentiles(np.asarray(tally.served) * 1e3, (50, 99))}
-    latency = dict(pct, max=float(ok.max()) if len(ok) else None)
+              "send_lag_ms": _percentiles_ms(tally.lags),
+              "latency_from_send_ms": _percentiles_ms(tally.served)}
+    latency = _percentiles_ms(tally.latencies, (50, 90, 99))
     return {**({"offered_qps": offered} if offered else {}),
-            "achieved_qps": len(ok) / tally.elapsed,
-            "requests": sum(tally.statuses.values()), "ok": len(ok),
+            "achieved_qps": len(tally.latencies) / tally.elapsed,
+            "requests": sum(tally.statuses.values()), "ok": len(tally.latencies),
             "statuses": dict(sorted(tally.statuses.items())),
             "latency_ms": latency,
-            **({"refused_p99_ms": _p99_ms(tally.refused),
-                "refused_from_send_p99_ms": _p99_ms(tally.refused_sent)}
+            **({"refused_p99_ms": _percentiles_ms(tally.refused)["p99"],
+                "refused_from_send_p99_ms": _percentiles_ms(tally.refused_sent)["p99"]}
                if tally.refused else {}),
             "seconds": tally.elapsed, "client": client,
             "warnings": client_warnings(client, latency)}
