@@ -6,12 +6,12 @@ server (`--max-batch` = --batch) measured with `rn50 loadtest` (in this process)
 saturated throughput with single-image tensor requests and with JPEG requests (closed
 loop), p99 at 50% of that load (open loop), 2x overload (429s, how fast, server RSS),
 and the curve p99 vs offered QPS. By default client, server and engine share this
-machine's CPUs; `--client-cpus N` keeps the last N CPUs for the load generator (this
+machine's CPUs; `--client-cores N` keeps the last N cores for the load generator (this
 process) and runs `rn50 bench` and the server (its event loop included) on the others
 with `--num-cores` set to match, so neither takes CPU from the other.
 
     python benchmarks/serve.py [--precision fp32,int8] [--batch 8] [--seconds 10]
-                               [--client-cpus N] [--server-args '--batches-in-flight 2']
+                               [--client-cores N] [--server-args '--batches-in-flight 2']
 """
 
 from __future__ import annotations
@@ -29,21 +29,25 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from rn50.platform import format_cpulist
+from rn50.platform import detect_platform, format_cpulist
 from rn50.serve.loadtest import LoadConfig, client_line, run_loadtest
 
 
-SERVER_CPUS: list[int] = []  # CPUs for bench and the server ([] = all of them)
+SERVER_CORES: list = []  # physical cores for bench and the server ([] = all of them)
 SERVER_ARGS: list[str] = []  # more `rn50 serve` flags (--server-args)
 
 
+def server_cpus() -> list[int]:
+    return [c.cpu for core in SERVER_CORES for c in core]
+
+
 def cores_flags() -> list[str]:
-    return ["--num-cores", str(len(SERVER_CPUS))] if SERVER_CPUS else []
+    return ["--num-cores", str(len(SERVER_CORES))] if SERVER_CORES else []
 
 
 def on_server_cpus() -> None:  # in the child, before exec
-    if SERVER_CPUS:
-        os.sched_setaffinity(0, SERVER_CPUS)
+    if SERVER_CORES:
+        os.sched_setaffinity(0, server_cpus())
 
 
 def bench(precision: str, batch: int, seconds: float, folder: Path) -> dict:
@@ -139,25 +143,26 @@ def main() -> int:
     parser.add_argument("--precision", default="fp32,int8")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--client-cpus", type=int, default=0,
-                        help="keep the last N CPUs for the load generator")
+    parser.add_argument("--client-cores", type=int, default=0,
+                        help="keep the last N physical cores for the load generator")
     parser.add_argument("--server-args", default="", help="more rn50 serve flags, e.g. "
                         "'--batches-in-flight 2'")
     args = parser.parse_args()
     SERVER_ARGS[:] = args.server_args.split()
     folder = Path(tempfile.mkdtemp(prefix="rn50-serve-bench-"))
     images = jpegs(folder)
-    cpus = sorted(os.sched_getaffinity(0))
-    if args.client_cpus:
-        if not 0 < args.client_cpus < len(cpus):
-            raise SystemExit(f"--client-cpus {args.client_cpus}: this machine has {len(cpus)}")
-        SERVER_CPUS[:] = cpus[:-args.client_cpus]
-        os.sched_setaffinity(0, cpus[-args.client_cpus:])
-        print(f"load generator on CPUs {format_cpulist(cpus[-args.client_cpus:])}; rn50 bench "
-              f"and the server (--num-cores {len(SERVER_CPUS)}) on CPUs "
-              f"{format_cpulist(SERVER_CPUS)}")
+    cores = detect_platform().usable_cores()  # physical cores, each with its SMT siblings
+    if args.client_cores:
+        if not 0 < args.client_cores < len(cores):
+            raise SystemExit(f"--client-cores {args.client_cores}: this machine has "
+                             f"{len(cores)} cores")
+        SERVER_CORES[:] = cores[:-args.client_cores]  # what rn50's --num-cores picks first
+        client = [c.cpu for core in cores[-args.client_cores:] for c in core]
+        os.sched_setaffinity(0, client)
+        print(f"load generator on CPUs {format_cpulist(client)}; rn50 bench and the server "
+              f"(--num-cores {len(SERVER_CORES)}) on CPUs {format_cpulist(server_cpus())}")
     else:
-        print(f"{len(cpus)} CPUs shared by the load generator, the server and its engine")
+        print(f"{len(cores)} cores shared by the load generator, the server and its engine")
     for precision in args.precision.split(","):
         one_precision(precision, args.batch, args.seconds, folder, images)
     return 0

@@ -8,13 +8,13 @@ copied back) — timed in alternating rounds of `--seconds` each, one request
 at a time, so machine drift cancels in the paired ratio. Then the null
 backend's round trips per second (the harness alone).
 
-With `--harness-cpus N` the engine (both copies) gets all CPUs but the last N
-(`--num-cores` to match) and rn50's side of the worker (the caller and its reply
-thread) runs on those N, as on a machine with a core to spare for the harness;
+With `--harness-cores N` the engine (both copies) gets all physical cores but the
+last N (`--num-cores` to match) and rn50's side of the worker (the caller and its
+reply thread) runs on those N cores' CPUs, as on a machine with a core to spare for the harness;
 without it, caller and engine share every CPU.
 
     python benchmarks/worker_overhead.py [--precision fp32,int8] [--batch 1,16]
-                                        [--rounds 4] [--seconds 3] [--harness-cpus N]
+                                        [--rounds 4] [--seconds 3] [--harness-cores N]
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from rn50.config import CalibrationConfig, ModelConfig
 from rn50.launch.plan import plan_launch
 from rn50.launch.worker import EngineWorker
 from rn50.models.resolve import builtin_model
+from rn50.platform import detect_platform
 from rn50.quantize import int8_model
 from rn50.settings import UserFlags
 
@@ -55,7 +56,8 @@ def timed(call, seconds: float) -> list[float]:
     return samples
 
 
-HARNESS_CPUS: list[int] = []  # --harness-cpus: where the caller runs during worker rounds
+HARNESS_CPUS: list[int] = []  # --harness-cores: where the caller runs during worker rounds
+ENGINE_CORES: list[int] = []  # --harness-cores: how many cores the engine gets ([] = all)
 
 
 def on(cpus) -> None:
@@ -65,7 +67,7 @@ def on(cpus) -> None:
 
 def measure(precision: str, batch: int, rounds: int, seconds: float) -> dict:
     model = model_for(precision)
-    cores = len(os.sched_getaffinity(0)) - len(HARNESS_CPUS) if HARNESS_CPUS else None
+    cores = ENGINE_CORES[0] if ENGINE_CORES else None
     settings = recommend(flags=UserFlags(batch_size=batch, streams=1, precision=precision,
                                          num_cores=cores))
     engine_cpus = settings.cpus.value
@@ -116,18 +118,20 @@ def main() -> int:
     parser.add_argument("--batch", default="1,16")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--harness-cpus", type=int, default=0,
-                        help="keep the last N CPUs for rn50's side of the worker")
+    parser.add_argument("--harness-cores", type=int, default=0,
+                        help="keep the last N physical cores for rn50's side of the worker")
     args = parser.parse_args()
-    cpus = sorted(os.sched_getaffinity(0))
-    if args.harness_cpus:
-        if not 0 < args.harness_cpus < len(cpus):
-            raise SystemExit(f"--harness-cpus {args.harness_cpus}: this machine has {len(cpus)}")
-        HARNESS_CPUS[:] = cpus[-args.harness_cpus:]
+    cores = detect_platform().usable_cores()  # physical cores, each with its SMT siblings
+    if args.harness_cores:
+        if not 0 < args.harness_cores < len(cores):
+            raise SystemExit(f"--harness-cores {args.harness_cores}: this machine has "
+                             f"{len(cores)} cores")
+        HARNESS_CPUS[:] = [c.cpu for core in cores[-args.harness_cores:] for c in core]
+        ENGINE_CORES[:] = [len(cores) - args.harness_cores]
     rows = [measure(p, int(b), args.rounds, args.seconds)
             for p in args.precision.split(",") for b in args.batch.split(",")]
-    where = (f"engine on {len(cpus) - len(HARNESS_CPUS)} CPUs, harness on CPUs "
-             f"{HARNESS_CPUS}" if HARNESS_CPUS else f"{len(cpus)} CPUs shared by engine "
+    where = (f"engine on {ENGINE_CORES[0]} cores, harness on CPUs "
+             f"{HARNESS_CPUS}" if HARNESS_CPUS else f"{len(cores)} cores shared by engine "
              "and harness")
     print(f"\nOpenVINO, built-in ResNet-50 v1.5, {where}, one request at a time, "
           f"{args.rounds} alternating rounds of {args.seconds:g} s")
